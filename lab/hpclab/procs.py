@@ -84,6 +84,14 @@ def pid_alive(pid):
         return False
 
 
+def _reap(pid):
+    """Collect the exit status of our own child, if it is one, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def stop_pid(pid, sig=signal.SIGTERM, timeout=15.0):
     """Signal one PID we started and wait for it to go; SIGKILL after ``timeout``."""
     if not pid or not pid_alive(pid):
@@ -94,14 +102,10 @@ def stop_pid(pid, sig=signal.SIGTERM, timeout=15.0):
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            done, _status = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return
-        except ChildProcessError:
-            pass
         if not pid_alive(pid):
+            _reap(pid)
             return
+        _reap(pid)
         time.sleep(0.05)
     try:
         os.kill(pid, signal.SIGKILL)
@@ -241,9 +245,13 @@ def start_postgres(workdir=None, name="postgres", dbname="bssdb", user="bssuser"
                        "superuser": "postgres", "superpassword": superpw, "socket_dir": workdir},
                       stop_signal=signal.SIGINT)
     _started(service, proc, lambda: wait_for_tcp(port, proc=proc))
-    _wait_pg_ready(service)
-    psql(service, f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
-    psql(service, f"CREATE DATABASE {dbname} OWNER {user}")
+    try:
+        _wait_pg_ready(service)
+        psql(service, f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+        psql(service, f"CREATE DATABASE {dbname} OWNER {user}")
+    except Exception:
+        service.stop()
+        raise
     return service
 
 
@@ -290,6 +298,7 @@ def start_haproxy(config_text, workdir=None, name="haproxy", port=None):
         handle.write(config_text.replace("{port}", str(port)).replace("{workdir}", workdir))
     check = subprocess.run([binary, "-c", "-f", cfg], capture_output=True, text=True, check=False)
     if check.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
         raise LabError(f"haproxy configuration invalid: {check.stdout}{check.stderr}")
     proc, log = spawn(name, [binary, "-db", "-f", cfg], workdir)
     service = Service(name, proc.pid, port, workdir, log, {"config": cfg}, stop_signal=signal.SIGUSR1)
