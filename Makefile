@@ -13,7 +13,7 @@ PYTHON ?= python3.11
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/hpc_boot/bss
 ANSIBLE_TEST_ROOT := $(BUILD)/ansible-test/ansible_collections/hpc_boot/bss
 
-APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync
+APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_HOME := $(BUILD)/ansible-home
@@ -56,8 +56,13 @@ $(BUILD)/bin/systemctl: $(VENV)/.requirements.stamp
 	@ln -sfn $(VENV)/bin/systemctl3 $(BUILD)/bin/systemctl
 	@ln -sfn $(VENV)/bin/journalctl3 $(BUILD)/bin/journalctl
 
+# Canary VM assets (a Debian kernel and a busybox initramfs), built once into .build/images.
+IMAGES := $(BUILD)/images/manifest.json
+$(IMAGES): $(BUILD)/apt.stamp $(VENV)/.requirements.stamp lab/hpclab/bootimages.py
+	lab/bin/hpclab-vm images
+
 # ---- the main job ---------------------------------------------------------------------------
-demo: deps
+demo: deps $(IMAGES)
 	$(PY) lab/demo.py
 
 # ---- the suite -------------------------------------------------------------------------------
@@ -84,7 +89,7 @@ units: $(ANSIBLE_TEST_ROOT)
 lint: deps
 	ansible-lint --offline --profile production
 
-pytest: deps
+pytest: deps $(IMAGES)
 	$(PY) -m pytest -p no:cacheprovider -n 2 tests/unit tests/integration tests/e2e
 
 molecule: deps
