@@ -57,7 +57,7 @@ def etcd_prefix_clean(etcd_server):
     """The session etcd, emptied before the test."""
     import etcd3
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
-    client.delete_prefix("")
+    client.delete_prefix("/")
     yield etcd_server
     client.close()
 

@@ -1,0 +1,398 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpc_boot.bss contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: import_bootparams
+short_description: Import etcd-mode BSS boot parameters into PostgreSQL-mode BSS rows, faithfully
+version_added: 0.1.0
+description:
+  - Reads the boot records of an etcd-mode (or in-memory) BSS and the node inventory of SMD, computes
+    for every node SMD knows the boot configuration the old BSS serves it, and writes PostgreSQL rows
+    (one node row per MAC carrying MAC, xname and NID) so that a postgres-mode BSS serves the same
+    boot script by MAC, xname and NID.
+  - Everything that cannot be carried over is reported as a loss. With O(strict=true) (the default) the
+    module fails before writing anything unless every loss is accepted by kind or by name.
+  - Writes happen in one transaction; a failure leaves the database as it was. Unchanged input writes
+    nothing and reports C(changed=false).
+  - The conversion rules are documented in C(docs/import-rules.md) of the collection.
+author:
+  - hpc_boot.bss contributors (@hpc-boot)
+extends_documentation_fragment:
+  - hpc_boot.bss.postgres
+  - hpc_boot.bss.etcd
+attributes:
+  check_mode:
+    support: full
+    description: Returns the whole plan with counts and the loss report; writes nothing.
+  diff_mode:
+    support: full
+    description: Row counts before and after, and the node identities that change.
+options:
+  source:
+    description:
+      - Where the boot records come from.
+      - V(etcd) reads a live etcd (O(etcd_host), O(etcd_port)).
+      - V(snapshot) restores O(snapshot_path) into a throwaway etcd on a loopback port, reads it and stops it;
+        no live etcd is needed. A sidecar C(<snapshot_path>.json) written by M(hpc_boot.bss.etcd_snapshot) is
+        checked (sha256) when present.
+      - V(bss_api) reads a live BSS's C(/boot/v1/bootparameters) and C(/boot/v1/endpoint-history), for sites
+        whose BSS runs on its in-memory store.
+    type: str
+    choices: [etcd, snapshot, bss_api]
+    default: etcd
+  snapshot_path:
+    description: etcd snapshot file, for O(source=snapshot).
+    type: path
+  bss_url:
+    description: Base URL of the live BSS (without C(/boot/v1)), for O(source=bss_api).
+    type: str
+  bss_token:
+    description: Bearer token for the BSS API.
+    type: str
+  smd_url:
+    description: Base URL of SMD (with or without C(/hsm/v2)). One of O(smd_url) and O(smd_export) is required.
+    type: str
+  smd_token:
+    description: Bearer token for SMD.
+    type: str
+  smd_export:
+    description: An SMD JSON export (node list, BSS SMD cache file, or HSM v2 collections) instead of a live SMD.
+    type: path
+  validate_certs:
+    description: Verify TLS certificates of SMD and BSS.
+    type: bool
+    default: true
+  mode:
+    description:
+      - V(replace) makes the BSS tables equal to the conversion (rows of other nodes and orphaned groups are removed).
+      - V(merge) writes the converted nodes and keeps other rows, except rows that share a MAC, xname or NID with a converted node.
+    type: str
+    choices: [replace, merge]
+    default: replace
+  strict:
+    description: Fail before writing anything when a loss is not accepted.
+    type: bool
+    default: true
+  accept_loss_kinds:
+    description: Loss kinds accepted as a whole.
+    type: list
+    elements: str
+    default: []
+    choices: [cloud_init, global_cloud_init, unknown_mac_record, unknown_nid_record, unknown_xname_record,
+              node_without_mac, tag_record, image_params_merged, kernel_missing, divergent_identities,
+              shadowed_record, undecodable_record]
+  accept_losses:
+    description: Record or node names whose losses are accepted (for example C(Global), C(nid100), C(x3000c0s4b0n0)).
+    type: list
+    elements: str
+    default: []
+  loss_report:
+    description:
+      - Write the complete loss report (every loss, with the etcd revision) to this JSON file.
+        The module result lists at most 200 losses; RV(loss_counts) counts all of them.
+      - The report is written in check mode too (it is a report, not managed state).
+    type: path
+  since_revision:
+    description:
+      - Delta sync. Only nodes whose served configuration depends on an etcd key changed or deleted after this
+        revision (the one M(hpc_boot.bss.etcd_snapshot) recorded) are written, and new endpoint history is added.
+      - Needs O(source=etcd) and an etcd that has not compacted that revision.
+    type: int
+'''
+
+EXAMPLES = r'''
+- name: Import etcd into PostgreSQL, accepting the losses we know about
+  hpc_boot.bss.import_bootparams:
+    etcd_host: etcd.cluster.local
+    smd_url: https://smd.cluster.local
+    db_host: pg.cluster.local
+    db_password: "{{ bss_db_password }}"
+    accept_loss_kinds: [cloud_init, tag_record]
+    accept_losses: [Global]
+
+- name: Plan only, from a snapshot file, against an SMD export
+  hpc_boot.bss.import_bootparams:
+    source: snapshot
+    snapshot_path: /var/backups/bss/etcd-2026-01-01.db
+    smd_export: /var/backups/bss/smd.json
+    db_password: "{{ bss_db_password }}"
+    strict: false
+  check_mode: true
+
+- name: Freeze-and-sync step of the cutover
+  hpc_boot.bss.import_bootparams:
+    etcd_host: etcd.cluster.local
+    smd_url: https://smd.cluster.local
+    db_password: "{{ bss_db_password }}"
+    since_revision: "{{ snapshot.revision }}"
+    mode: merge
+    strict: false
+'''
+
+RETURN = r'''
+revision:
+  description: etcd revision the records were read at (0 for O(source=bss_api)).
+  returned: always
+  type: int
+counts:
+  description: Conversion counts (records, smd_nodes, nodes, configs, endpoint_access, losses).
+  returned: always
+  type: dict
+plan:
+  description: Row operations planned (and applied unless in check mode), as counts per operation.
+  returned: always
+  type: dict
+  sample: {insert_nodes: 300, insert_configs: 7, delete_nodes: 0}
+losses:
+  description: Losses, as C(kind), C(name) and C(detail); at most 200 (see O(loss_report) for all).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: cloud_init, name: x3000c0s4b0n0, detail: cloud-init meta-data/user-data/phone-home dropped}]
+losses_truncated:
+  description: Whether RV(losses) was cut at 200 entries.
+  returned: always
+  type: bool
+loss_counts:
+  description: Number of losses per kind.
+  returned: always
+  type: dict
+unaccepted_losses:
+  description: Losses neither accepted by kind nor by name (at most 200).
+  returned: always
+  type: list
+  elements: dict
+unaccepted_loss_counts:
+  description: Number of unaccepted losses per kind.
+  returned: always
+  type: dict
+timings:
+  description: Seconds spent reading the source, reading SMD, converting, and in the database (plan and write).
+  returned: always
+  type: dict
+  sample: {read_source: 0.8, read_smd: 0.1, convert: 0.9, database: 1.2}
+affected_nodes:
+  description: With O(since_revision), the number of nodes whose rows were re-planned.
+  returned: when since_revision is set
+  type: int
+'''
+
+import hashlib
+import json
+import os
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, etcd_source, pg_connection, pg_rows, smd_source
+
+
+MAX_LISTED_LOSSES = 200
+
+
+class BootImportError(RuntimeError):
+    """The import cannot go on; nothing was written."""
+
+
+def read_bss_api(module):
+    params = module.params
+    base = params["bss_url"].rstrip("/")
+    headers = {"Accept": "application/json"}
+    if params["bss_token"]:
+        headers["Authorization"] = "Bearer " + params["bss_token"]
+    bodies = []
+    for path in ("/boot/v1/bootparameters", "/boot/v1/endpoint-history"):
+        response, info = fetch_url(module, base + path, headers=headers, timeout=60)
+        if info["status"] != 200:
+            raise BootImportError("Failed to read BSS %s: HTTP %s %s" % (base + path, info["status"], info.get("msg", "")))
+        try:
+            bodies.append(json.loads(response.read() or b"null"))
+        except ValueError as exc:
+            raise BootImportError("BSS %s did not answer JSON: %s" % (base + path, exc)) from exc
+    return bss_convert.kvs_from_bss_api(bodies[0], bodies[1])
+
+
+def check_sidecar(path):
+    sidecar = path + ".json"
+    if not os.path.exists(sidecar):
+        return
+    with open(sidecar, encoding="utf-8") as handle:
+        expected = json.load(handle).get("sha256")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if expected and digest.hexdigest() != expected:
+        raise BootImportError("etcd snapshot '%s' does not match its sidecar: sha256 %s, expected %s" % (path, digest.hexdigest(), expected))
+
+
+def read_source(module):
+    """``(kvs, revision, changed_keys or None)`` from the selected source."""
+    params = module.params
+    if params["source"] == "bss_api":
+        return read_bss_api(module), 0, None
+    if params["source"] == "snapshot":
+        check_sidecar(params["snapshot_path"])
+        with etcd_source.ThrowawayEtcd(params["snapshot_path"]) as throwaway:
+            client = etcd_source.connect(throwaway.connection_params())
+            try:
+                kvs, revision, _mods = etcd_source.read_bss_keys(client)
+            finally:
+                client.close()
+        return kvs, revision, None
+    client = etcd_source.connect(params)
+    try:
+        kvs, revision, mods = etcd_source.read_bss_keys(client)
+        changed = None
+        if params["since_revision"] is not None:
+            if params["since_revision"] > revision:
+                raise BootImportError("since_revision %s is newer than etcd's current revision %s" % (params["since_revision"], revision))
+            changed = etcd_source.changed_keys_since(client, params["since_revision"], kvs, mods)
+    finally:
+        client.close()
+    return kvs, revision, changed
+
+
+def read_smd(module):
+    params = module.params
+    if params["smd_export"]:
+        return smd_source.read_export(params["smd_export"])
+    return smd_source.SmdClient(params["smd_url"], params["smd_token"], validate_certs=params["validate_certs"]).nodes()
+
+
+def run_import(module):
+    params = module.params
+    clock = [time.monotonic()]
+    timings = {}
+
+    def lap(name):
+        now = time.monotonic()
+        timings[name] = round(now - clock[0], 3)
+        clock[0] = now
+
+    kvs, revision, changed_keys = read_source(module)
+    lap("read_source")
+    smd_nodes = read_smd(module)
+    lap("read_smd")
+    if not smd_nodes:
+        raise BootImportError("SMD knows no nodes: refusing to import (check smd_url/smd_export)")
+    conversion = bss_convert.convert(*bss_convert.split_etcd_keys(kvs), smd_nodes=smd_nodes)
+    lap("convert")
+    scope = None
+    losses = conversion["losses"]
+    result = {"revision": revision, "counts": conversion["counts"], "losses": losses[:MAX_LISTED_LOSSES],
+              "losses_truncated": len(losses) > MAX_LISTED_LOSSES, "loss_counts": _count_kinds(losses), "timings": timings}
+    if params["loss_report"]:
+        _write_loss_report(params["loss_report"], revision, losses)
+    if changed_keys is not None:
+        records, _losses = bss_convert.resolve_records(*bss_convert.split_etcd_keys(kvs)[:3])
+        pointers = {name: {rec["kernel_key"], rec["initrd_key"]} for name, rec in records.items()}
+        affected = bss_convert.affected_nodes(smd_nodes, changed_keys, pointers)
+        scope = pg_rows.scope_of(smd_nodes, affected)
+        result["affected_nodes"] = len(affected)
+    unaccepted = bss_convert.unaccepted_losses(losses, params["accept_loss_kinds"], params["accept_losses"])
+    result["unaccepted_losses"] = unaccepted[:MAX_LISTED_LOSSES]
+    result["unaccepted_loss_counts"] = _count_kinds(unaccepted)
+    conn = pg_connection.connect(params)
+    try:
+        strict_stop = params["strict"] and bool(unaccepted)
+        current, plan = pg_rows.sync_rows(conn, conversion, mode=params["mode"], scope=scope,
+                                          check_mode=module.check_mode or strict_stop, source=params["source"], revision=revision)
+    finally:
+        conn.close()
+    lap("database")
+    result["plan"] = plan["counts"]
+    result["changed"] = plan["changed"]
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = pg_rows.summarize(current, plan)
+    if strict_stop:
+        result["changed"] = False
+        raise StrictStop(result, unaccepted)
+    return result
+
+
+def _count_kinds(losses):
+    counts = {}
+    for loss in losses:
+        counts[loss["kind"]] = counts.get(loss["kind"], 0) + 1
+    return counts
+
+
+def _write_loss_report(path, revision, losses):
+    tmp = path + ".part"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"revision": revision, "loss_counts": _count_kinds(losses), "losses": losses}, handle, indent=1)
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise BootImportError("Failed to write the loss report '%s': %s" % (path, exc)) from exc
+
+
+class StrictStop(Exception):
+    """Strict mode: losses not accepted; nothing was written."""
+
+    def __init__(self, result, unaccepted):
+        super().__init__("strict mode")
+        self.result = result
+        self.unaccepted = unaccepted
+
+
+def argument_spec():
+    spec = dict(
+        source=dict(type="str", choices=["etcd", "snapshot", "bss_api"], default="etcd"),
+        snapshot_path=dict(type="path"),
+        bss_url=dict(type="str"),
+        bss_token=dict(type="str", no_log=True),
+        smd_url=dict(type="str"),
+        smd_token=dict(type="str", no_log=True),
+        smd_export=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        mode=dict(type="str", choices=list(pg_rows.MODES), default="replace"),
+        strict=dict(type="bool", default=True),
+        accept_loss_kinds=dict(type="list", elements="str", default=[], choices=list(bss_convert.LOSS_KINDS)),
+        accept_losses=dict(type="list", elements="str", default=[]),
+        since_revision=dict(type="int"),
+        loss_report=dict(type="path"),
+    )
+    spec.update(pg_connection.postgres_argument_spec())
+    spec.update(etcd_source.etcd_argument_spec())
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[("smd_url", "smd_export")],
+        mutually_exclusive=[("smd_url", "smd_export")],
+        required_if=[("source", "snapshot", ["snapshot_path"]), ("source", "bss_api", ["bss_url"])],
+        supports_check_mode=True,
+    )
+    if not pg_connection.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=pg_connection.PSYCOPG_IMPORT_ERROR)
+    if module.params["source"] != "bss_api" and not etcd_source.HAS_ETCD3:
+        module.fail_json(msg=missing_required_lib("etcd3 (python3-etcd3)"), exception=etcd_source.ETCD3_IMPORT_ERROR)
+    if module.params["since_revision"] is not None and module.params["source"] != "etcd":
+        module.fail_json(msg="since_revision needs source=etcd (got source=%s)" % module.params["source"])
+    try:
+        result = run_import(module)
+    except StrictStop as stop:
+        names = ", ".join("%s:%s" % (loss["kind"], loss["name"]) for loss in stop.unaccepted[:20])
+        more = "" if len(stop.unaccepted) <= 20 else " and %d more" % (len(stop.unaccepted) - 20)
+        module.fail_json(msg="Strict import stopped before writing anything: %d loss(es) not accepted: %s%s. "
+                             "Accept them with accept_loss_kinds or accept_losses." % (len(stop.unaccepted), names, more),
+                         **stop.result)
+    except (BootImportError, bss_convert.ConversionError, etcd_source.EtcdSourceError, smd_source.SmdSourceError,
+            pg_connection.DatabaseError, pg_rows.RowStoreError) as exc:
+        module.fail_json(msg="Failed to import boot parameters: %s" % exc, exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
