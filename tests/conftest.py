@@ -58,6 +58,7 @@ def etcd_prefix_clean(etcd_server):
     import etcd3
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
     client.delete_prefix("/")
+    client.delete_prefix("hbtd_dist_lock")
     yield etcd_server
     client.close()
 
