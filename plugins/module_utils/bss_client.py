@@ -12,10 +12,13 @@ type, :class:`BssApiError`, whose message names the request and carries the serv
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
+import ssl
 import time
+import urllib.parse
 
 try:
     import requests
@@ -173,6 +176,71 @@ class BssClient(object):
         if response.status_code == 404:
             return None
         return response.text
+
+
+class ScriptGetter(object):
+    """Light keep-alive GETs of ``/boot/v1/bootscript`` for one thread (stdlib ``http.client``).
+
+    Fetching thousands of boot scripts is dominated by per-request client overhead; this getter
+    keeps one connection open, applies the same TLS rules, timeout and GET retries as
+    :class:`BssClient`, and returns ``(status, text)``. It does not use proxy environment variables.
+    """
+
+    def __init__(self, url, token=None, validate_certs=True, ca_path=None, timeout=30.0, retries=3, backoff=0.5):
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise BssApiError("url: '%s' is not an http(s) URL of a BSS instance" % (url,))
+        self.base_url = url.rstrip("/")
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname
+        self.port = parsed.port
+        self.prefix = parsed.path.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.headers = {"User-Agent": USER_AGENT, "Connection": "keep-alive"}
+        if token:
+            self.headers["Authorization"] = "Bearer %s" % token
+        self.context = None
+        if self.scheme == "https":
+            if validate_certs:
+                self.context = ssl.create_default_context(cafile=ca_path or (requests.certs.where() if HAS_REQUESTS else None))
+            else:
+                self.context = ssl._create_unverified_context()  # pylint: disable=protected-access
+        self.connection = None
+
+    def _connect(self):
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def get(self, selector, value):
+        path = "%s%s?%s" % (self.prefix, BOOTSCRIPT_PATH, urllib.parse.urlencode({selector: value}))
+        for attempt in range(1 + self.retries):
+            try:
+                if self.connection is None:
+                    self.connection = self._connect()
+                self.connection.request("GET", path, headers=self.headers)
+                response = self.connection.getresponse()
+                text = response.read().decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if attempt < self.retries:
+                    time.sleep(self.backoff * (2 ** attempt))
+                    continue
+                raise BssApiError("GET %s%s failed: %s" % (self.base_url, path, _transport_cause(exc)), "GET", path)
+            if response.getheader("Connection", "").lower() == "close":
+                self.close()
+            if response.status in RETRY_STATUSES and attempt < self.retries:
+                time.sleep(self.backoff * (2 ** attempt))
+                continue
+            return response.status, text
+        raise BssApiError("GET %s%s: no attempt made" % (self.base_url, path), "GET", path)  # pragma: no cover
+
+    def close(self):
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def _transport_cause(exc):

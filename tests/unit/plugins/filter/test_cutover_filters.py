@@ -56,3 +56,12 @@ def test_smd_nodes_joins_components_and_interfaces():
 def test_smd_nodes_rejects_an_answer_without_components():
     with pytest.raises(AnsibleFilterError, match="State/Components"):
         smd_nodes({"detail": "unauthorized"}, [])
+
+
+def test_rewrite_url_first_matching_prefix_only():
+    from ansible_collections.hpc_boot.bss.plugins.filter.rewrite_url import rewrite_url
+    rules = [{"from": "http://10.0.2.101/", "to": "http://127.0.0.1:8000/"}, {"from": "http://10.0.2.101/", "to": "http://x/"}]
+    assert rewrite_url(rules, "http://10.0.2.101/vmlinuz") == "http://127.0.0.1:8000/vmlinuz"
+    assert rewrite_url(rules, "https://images.example/vmlinuz") == "https://images.example/vmlinuz"
+    with pytest.raises(AnsibleFilterError, match="'from' and 'to'"):
+        rewrite_url([{"from": "http://a/"}], "http://a/b")
