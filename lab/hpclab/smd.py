@@ -230,6 +230,9 @@ class SMDState:
 def make_handler(state, token):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; without TCP_NODELAY keep-alive clients stall ~40 ms
+        # on Nagle and delayed ACKs, which Go's net/http does not do.
+        disable_nagle_algorithm = True
 
         def log_message(self, format, *args):  # pylint: disable=redefined-builtin
             sys.stderr.write("smd: %s %s\n" % (self.address_string(), format % args))

@@ -153,8 +153,8 @@ def write_state(path, state):
 def record_phase(state, phase, status, data, reason, clock=time.time):
     """Pure: the new state after recording ``status`` for ``phase``."""
     new = copy.deepcopy(state)
-    record = new["phases"].setdefault(phase, {"status": "pending", "started": "", "finished": "", "duration": 0.0,
-                                               "data": {}, "reason": "", "started_epoch": 0.0})
+    blank = {"status": "pending", "started": "", "finished": "", "duration": 0.0, "data": {}, "reason": "", "started_epoch": 0.0}
+    record = new["phases"].setdefault(phase, blank)
     if phase not in new["order"]:
         new["order"].append(phase)
     if status == "started":

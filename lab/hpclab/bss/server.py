@@ -281,6 +281,9 @@ def make_handler(app):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = ""
+        # Headers and body go out in separate writes; without TCP_NODELAY keep-alive clients stall ~40 ms
+        # on Nagle and delayed ACKs, which Go's net/http does not do.
+        disable_nagle_algorithm = True
         sys_version = ""
 
         def log_message(self, format, *args):  # pylint: disable=redefined-builtin
