@@ -100,6 +100,7 @@ options:
 """
 
 EXAMPLES = r"""
+---
 # smd.yml: every Ready compute node, named by xname, grouped by SMD labels, role and subrole
 plugin: hpc_boot.bss.smd
 url: https://smd.cluster.example.org
@@ -107,6 +108,7 @@ cluster: demo            # token from DEMO_ACCESS_TOKEN
 roles: [Compute]
 states: [Ready]
 
+---
 # nid-style host names, with a cache and an extra constructed group
 plugin: hpc_boot.bss.smd
 url: http://127.0.0.1:27779
