@@ -1,9 +1,11 @@
-"""``make demo``: the lab in two minutes.
+"""``make demo``: the cutover from etcd to PostgreSQL on the local lab, in a few minutes.
 
 Brings the local lab up (etcd, PostgreSQL, SMD double, BSS double in etcd and in postgres mode,
-haproxy gateway), loads a synthetic cluster into the etcd-mode BSS the way real sites hold it,
-asks both BSS instances for the same boot scripts, shows why copying records is not a migration,
-and tears everything down again, also on Ctrl-C or failure.
+haproxy gateway, the canary VM's image server), loads a synthetic cluster into the etcd-mode BSS the
+way real sites hold it, asks both BSS instances for the same boot scripts, shows why copying records
+is not a migration, then runs the cutover playbook (dry run, then for real, with a canary node that
+network-boots in QEMU), prints the report's summary, and tears everything down again, also on Ctrl-C
+or failure. The report is kept in .build/demo/.
 
 Run: ``.venv/bin/python lab/demo.py [--nodes N] [--seed S]``.
 """
@@ -19,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hpclab import cli, cluster, procs  # noqa: E402  pylint: disable=wrong-import-position
+from hpclab import cli, cluster, cutover_lab, procs  # noqa: E402  pylint: disable=wrong-import-position
 
 WIDTH = 78
 
@@ -115,7 +117,7 @@ def run(nodes_wanted, seed, state_dir):
     import requests  # pylint: disable=import-outside-toplevel
 
     heading("1. Bring the lab up (every piece on 127.0.0.1, free ports, its own temp directory)")
-    cli.up(state_dir, nodes=nodes_wanted, seed=seed, vm=False, out=from_lab)
+    cli.up(state_dir, nodes=nodes_wanted, seed=seed, vm=True, out=from_lab)
     env = cli.env_vars(state_dir)
     with open(env["HPCLAB_SMD_NODES_FILE"], encoding="utf-8") as handle:
         nodes = json.load(handle)
@@ -169,6 +171,48 @@ def run(nodes_wanted, seed, state_dir):
     return etcd_kernel, pg_kernel, len(nodes)
 
 
+REPORT_DIR = os.path.join(cutover_lab.REPO, ".build", "demo")
+
+
+def run_cutover(state_dir, prepared):
+    """Dry run, then the cutover for real; returns the state record. Keeps the report in REPORT_DIR."""
+    canary = prepared["canaries"][0]
+    heading("6. The site's gateway, deployed with the gateway role (every node on the etcd BSS)")
+    cutover_lab.deploy_gateway(prepared, log=os.path.join(state_dir, "ansible.log"))
+    indented(f"haproxy unit {prepared['gateway_unit']} on 127.0.0.1:{prepared['gateway_port']}; "
+             f"canary {canary['xname']} (MAC {canary['macs'][0]}) boots the lab kernel")
+
+    playbook = os.path.join(cutover_lab.REPO, "playbooks", "cutover.yml")
+    log = os.path.join(state_dir, "ansible.log")
+    heading("7. Dry run: ansible-playbook -i inventory.yml hpc_boot.bss.cutover --check")
+    dry = cutover_lab.run_playbook(playbook, prepared["inventory"], "--check", log=log)
+    for line in dry.stdout.splitlines():
+        text = line.strip().strip('",')
+        text = text[len('msg": "'):] if text.startswith('msg": "') else text
+        if " would " in text or text.startswith(("counts:", "losses by kind:", "not accepted:")):
+            indented(text)
+    if dry.returncode != 0:
+        raise procs.LabError("the dry run failed; see " + log)
+
+    heading("8. The cutover: backup, schema, import, parity, canary boot in QEMU, freeze, delta sync, rollout")
+    began = time.monotonic()
+    real = cutover_lab.run_playbook(playbook, prepared["inventory"], log=log)
+    with open(os.path.join(prepared["state_dir"], "state.json"), encoding="utf-8") as handle:
+        state = json.load(handle)
+    for name in state["order"]:
+        phase = state["phases"][name]
+        indented(f"{name:<10} {phase['status']:<8} {phase['duration']:>7.1f}s  {phase.get('reason', '')[:60]}")
+    indented(f"({time.monotonic() - began:.0f}s in all)")
+    os.makedirs(REPORT_DIR, exist_ok=True)
+    for name in ("report.md", "report.html", "state.json"):
+        source = os.path.join(prepared["state_dir"], name)
+        if os.path.exists(source):
+            shutil.copy(source, os.path.join(REPORT_DIR, name))
+    if real.returncode != 0:
+        raise procs.LabError(f"the cutover stopped; report in {REPORT_DIR}/report.md, log in {log}")
+    return state
+
+
 def _reap_children():
     """Collect the exit status of lab processes this process started and that have already stopped."""
     while True:
@@ -192,14 +236,24 @@ def main(argv=None):
     previous = signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     outcome = 1
+    prepared = None
     try:
         etcd_kernel, pg_kernel, total = run(args.nodes, args.seed, state_dir)
-        heading("Summary")
         indented(f"The etcd-mode BSS boots {etcd_kernel} of {total} nodes: from their own records, and through SMD")
         indented("(MAC -> xname), role records and Default. The same data copied key by key into PostgreSQL")
         indented("would boot far fewer: postgres mode looks up only the identifier sent, with no SMD mapping,")
         indented("no role or Default fallback, no image params and no cloud-init. Hence the cutover converts")
         indented(f"and proves parity node by node. (The empty postgres BSS booted {pg_kernel}.)")
+        prepared = cutover_lab.prepare(state_dir)
+        state = run_cutover(state_dir, prepared)
+        heading("Summary")
+        parity = state["phases"]["rollout"]["data"].get("parity", {})
+        losses = state["phases"]["import"]["data"].get("loss_counts", {})
+        indented(f"All boot traffic now goes to the PostgreSQL BSS; parity {parity.get('equal')}/{parity.get('compared')} lookups equal.")
+        indented(f"Canary {state['phases']['canary']['data']['node']} booted with: {state['phases']['canary']['data']['cmdline'][:90]}")
+        indented("Not carried over (accepted in the lab, listed in the report): "
+                 + (", ".join(f"{count} {kind}" for kind, count in sorted(losses.items())) or "nothing"))
+        indented(f"Report: {REPORT_DIR}/report.md and report.html")
         outcome = 0
     except KeyboardInterrupt:
         print("\ninterrupted: tearing the lab down")
@@ -210,6 +264,8 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         heading("Tear down")
         try:
+            if prepared is not None:
+                cutover_lab.remove_gateway(prepared)
             cli.down(state_dir, out=from_lab)
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
