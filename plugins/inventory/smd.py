@@ -85,6 +85,10 @@ options:
     type: list
     elements: str
     default: []
+  nodes_group:
+    description: Group holding every host this plugin adds (C(playbooks/site.yml) configures the boot of this group's nodes).
+    type: str
+    default: smd_nodes
   group_prefix:
     description: Prefix of the Ansible groups made from SMD group labels.
     type: str
@@ -221,7 +225,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_host(name)
             for key, value in host["vars"].items():
                 self.inventory.set_variable(name, key, value)
-            groups = [self.get_option("group_prefix") + label for label in host["labels"]]
+            groups = [self.get_option("nodes_group")] + [self.get_option("group_prefix") + label for label in host["labels"]]
             if host["vars"]["bss_role"]:
                 groups.append(self.get_option("role_group_prefix") + host["vars"]["bss_role"].lower())
             if host["vars"]["bss_subrole"]:

@@ -61,6 +61,7 @@ def test_hosts_groups_and_identity_vars(tmp_path, smd_server):
     assert node["bss_nid"] == 1 and node["bss_role"] == "Compute"
     assert sorted(inventory["compute"]["hosts"]) == ["x3000c0s1b0n0", "x3000c0s1b0n1"]
     assert inventory["gpu"]["hosts"] == ["x3000c0s1b0n0"]
+    assert sorted(inventory["smd_nodes"]["hosts"]) == sorted(hostvars)
     assert inventory["login"]["hosts"] == ["x3000c0s3b0n0"]
     assert inventory["subrole_uan"]["hosts"] == ["x3000c0s3b0n0"]
     assert sorted(inventory["role_compute"]["hosts"]) == ["x3000c0s1b0n0", "x3000c0s1b0n1", "x3000c0s5b0n0"]
