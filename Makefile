@@ -13,7 +13,7 @@ PYTHON ?= python3.11
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/hpc_boot/bss
 ANSIBLE_TEST_ROOT := $(BUILD)/ansible-test/ansible_collections/hpc_boot/bss
 
-APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu
+APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu python3-apt
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_HOME := $(BUILD)/ansible-home

@@ -234,22 +234,6 @@ def test_lab_gateway_config_rejects_bad_ports(ports, field):
         gateway_lab.lab_gateway_config(*ports)
 
 
-def test_demo_runs_and_leaves_nothing(work_root):
-    """What `make demo` runs: both modes shown, a summary, and the lab torn down."""
-    result = subprocess.run([os.path.join(REPO, ".venv", "bin", "python"), os.path.join(REPO, "lab", "demo.py")],
-                            capture_output=True, text=True, timeout=300, check=False,
-                            env=dict(os.environ, HPCLAB_WORK_ROOT=work_root))
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "storage: etcd connected" in out and "storage: postgres connected" in out
-    assert "#!ipxe" in out and "kernel --name kernel" in out and "arch=${buildarch}" in out
-    assert "postgres-mode BSS: 0/64 nodes get a kernel script" in out
-    assert "Summary" in out and "Tear down" in out
-    started = [int(line.split("pid", 1)[1].split()[0]) for line in out.splitlines() if " pid " in line and "stopped" not in line]
-    assert len(started) == 6 and not [pid for pid in started if alive(pid)]
-    assert os.listdir(work_root) == []
-
-
 def test_dead_pieces_show_in_status_and_up_starts_afresh(tmp_path, work_root):
     import signal
     hpclab(tmp_path, "up", "--no-vm", "--nodes", "8", "--work-root", work_root)
