@@ -84,7 +84,7 @@ sanity: $(ANSIBLE_TEST_ROOT)
 	cd $(ANSIBLE_TEST_ROOT) && ansible-test sanity --local --python 3.11 --color no
 
 units: $(ANSIBLE_TEST_ROOT)
-	cd $(ANSIBLE_TEST_ROOT) && ansible-test units --local --python 3.11 --color no tests/unit/plugins
+	cd $(ANSIBLE_TEST_ROOT) && ansible-test units --local --python 3.11 --color no $$(cd $(ANSIBLE_TEST_ROOT) && find tests/unit/plugins -name 'test_*.py' | sort)
 
 lint: deps
 	ansible-lint --offline --profile production

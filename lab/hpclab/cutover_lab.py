@@ -169,7 +169,11 @@ def deploy_gateway(prepared, log=None):
 
 def remove_gateway(prepared):
     """Stop the gateway unit and remove its unit file (only what :func:`deploy_gateway` created)."""
-    unit = prepared["gateway_unit"]
+    remove_unit(prepared["gateway_unit"])
+
+
+def remove_unit(unit):
+    """Stop a systemd unit the lab's playbooks created (through the systemctl on the lab's PATH) and remove its files."""
     env = ansible_env()
     systemctl = shutil.which("systemctl", path=env["PATH"])
     if systemctl:

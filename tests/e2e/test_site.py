@@ -1,0 +1,65 @@
+"""playbooks/site.yml on the lab: inventory from the SMD double, BSS on the adopted PostgreSQL, gateway, boot config.
+
+Run twice: the second run changes nothing, and every node of a declared group boots its group's declaration
+through the gateway, by MAC (as iPXE asks) and by xname.
+"""
+
+import json
+import os
+import re
+
+import pytest
+import requests
+
+from hpclab import cli, procs, site_lab
+
+
+@pytest.fixture
+def site():
+    state_dir = procs.make_workdir("e2e-site")
+    prepared = None
+    try:
+        cli.up(state_dir, nodes=16, vm=False, out=lambda *_a, **_k: None)
+        prepared = site_lab.write_inventory(state_dir)
+        prepared["log"] = os.path.join(state_dir, "ansible.log")
+        yield prepared
+    finally:
+        if prepared:
+            site_lab.remove(prepared)
+        cli.down(state_dir, out=lambda *_a, **_k: None)
+        procs.shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def recap(stdout):
+    return {host: dict((key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", rest))
+            for host, rest in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.M)}
+
+
+def test_site_converges_then_changes_nothing_and_nodes_boot_their_group(site):
+    first = site_lab.run_site(site, log=site["log"])
+    assert first.returncode == 0, first.stdout[-5000:]
+    assert recap(first.stdout)["localhost"]["changed"] > 0
+
+    second = site_lab.run_site(site, log=site["log"])
+    assert second.returncode == 0, second.stdout[-5000:]
+    assert all(counts["changed"] == 0 for counts in recap(second.stdout).values()), second.stdout[-3000:]
+
+    check = site_lab.run_site(site, "--check", "--diff", log=site["log"])
+    assert check.returncode == 0 and all(counts["changed"] == 0 for counts in recap(check.stdout).values())
+
+    with open(site["lab_env"]["HPCLAB_SMD_NODES_FILE"], encoding="utf-8") as handle:
+        nodes = json.load(handle)
+    checked = 0
+    for node in nodes:
+        label = next((group for group in node.get("groups", []) if group in site_lab.NODE_CLASSES), None)
+        if label is None or not node.get("endpoint", True):
+            continue
+        declared = site_lab.NODE_CLASSES[label]
+        for query in ({"mac": (node.get("macs") or [node.get("mac")])[0]}, {"name": node["xname"]}):
+            script = requests.get(site["gateway_url"] + "/boot/v1/bootscript", params=query, timeout=30).text
+            kernel_line = script.split("\n")[1]
+            assert kernel_line.startswith(f"kernel --name kernel {declared['kernel']} "), (query, script)
+            assert declared["params"].split()[-1] in kernel_line and f"xname={node['xname']}" in kernel_line
+            assert f"initrd --name initrd {declared['initrd']} " in script
+            checked += 1
+    assert checked >= 2 * 13, "every compute and login node was checked by MAC and by xname"
