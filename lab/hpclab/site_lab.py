@@ -87,3 +87,37 @@ def remove(prepared):
     """Stop the units site.yml started and remove their unit files (only those)."""
     for unit in prepared["units"]:
         cutover_lab.remove_unit(unit)
+
+
+def node_mismatches(prepared):
+    """``(checked, problems)``: every declared node's boot script through the gateway, by MAC and by xname."""
+    import json  # pylint: disable=import-outside-toplevel
+    import requests  # pylint: disable=import-outside-toplevel
+    with open(prepared["lab_env"]["HPCLAB_SMD_NODES_FILE"], encoding="utf-8") as handle:
+        nodes = json.load(handle)
+    checked, problems = 0, []
+    with requests.Session() as session:
+        for node in nodes:
+            label = next((group for group in node.get("groups", []) if group in NODE_CLASSES), None)
+            if label is None or not node.get("endpoint", True):
+                continue
+            declared = NODE_CLASSES[label]
+            for query in ({"mac": (node.get("macs") or [node.get("mac")])[0]}, {"name": node["xname"]}):
+                script = session.get(prepared["gateway_url"] + "/boot/v1/bootscript", params=query, timeout=30).text
+                lines = script.split("\n")
+                kernel_line = lines[1] if len(lines) > 1 else ""
+                if not (kernel_line.startswith(f"kernel --name kernel {declared['kernel']} ")
+                        and declared["params"].split()[-1] in kernel_line and f"xname={node['xname']}" in kernel_line
+                        and f"initrd --name initrd {declared['initrd']} " in script):
+                    problems.append(f"{node['xname']} ({label}) by {query}: {kernel_line[:160]}")
+                checked += 1
+    return checked, problems
+
+
+def check_nodes(prepared):
+    """Print and return 1 if any declared node does not boot its group's declaration, else 0."""
+    checked, problems = node_mismatches(prepared)
+    print(f"{checked} lookups checked, {len(problems)} wrong")
+    for problem in problems:
+        print("  " + problem)
+    return 1 if problems or not checked else 0
