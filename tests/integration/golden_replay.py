@@ -1,4 +1,4 @@
-"""Replay the golden upstream-BSS transcripts (/work/shared/reference/golden) against a running BSS.
+"""Replay the golden upstream-BSS transcripts (../shared/reference/golden) against a running BSS.
 
 Order (golden/README.md): POST requests/01..06, PUT 04 and 05, POST 01 again (``dup_01``), then the
 GETs: bootparameters, bootscripts (each file's first line holds its exact request), cloud-init,
