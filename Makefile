@@ -20,11 +20,12 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export PATH := $(BUILD)/bin:$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps demo test sanity units lint pytest molecule build clean
+.PHONY: help deps demo lab-site test sanity units lint pytest molecule build clean
 
 help:
 	@echo "make demo   bring up the local lab and run the main job"
 	@echo "make test   install what is missing, then run the whole test suite"
+	@echo "make lab-site  run playbooks/site.yml twice on the local lab and check every node"
 
 # ---- installation (idempotent: a second run installs nothing) -------------------------------
 deps: $(BUILD)/apt.stamp $(VENV)/.requirements.stamp $(COLLECTION_LINK) $(BUILD)/bin/systemctl
@@ -64,6 +65,10 @@ $(IMAGES): $(BUILD)/apt.stamp $(VENV)/.requirements.stamp lab/hpclab/bootimages.
 # ---- the main job ---------------------------------------------------------------------------
 demo: deps $(IMAGES)
 	$(PY) lab/demo.py
+
+# site.yml on the lab: SMD inventory plugin, adopted PostgreSQL, BSS and gateway roles, boot config per group.
+lab-site: deps
+	cd lab && $(PY) -m hpclab.site_lab
 
 # ---- the suite -------------------------------------------------------------------------------
 test: deps sanity units lint pytest molecule

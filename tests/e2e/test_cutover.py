@@ -123,3 +123,17 @@ def test_new_bss_stopped_before_the_canary_stops_the_cutover(lab):
     assert state["phases"]["canary"]["status"] == "failed"
     assert "rollout" not in state["phases"]
     assert_traffic_on_old_bss(lab)
+
+
+def test_preflight_refuses_a_database_holding_rows_it_did_not_write(lab):
+    import psycopg  # pylint: disable=import-outside-toplevel
+    with psycopg.connect(lab.env["HPCLAB_PG_CONNINFO"], autocommit=True) as conn:
+        conn.execute("INSERT INTO boot_configs VALUES ('site-own', 'http://10.1.0.1/k', '', 'console=tty0')")
+    result = lab.playbook(CUTOVER)
+    assert result.returncode != 0
+    state = lab.state()
+    assert state["phases"]["preflight"]["status"] == "failed"
+    assert "this collection did not write" in state["phases"]["preflight"]["reason"]
+    assert list(state["phases"]) == ["preflight"], "nothing after preflight ran"
+    assert not os.path.exists(os.path.join(lab.prepared["work_dir"], "backup"))
+    assert_traffic_on_old_bss(lab)
