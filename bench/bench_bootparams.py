@@ -211,6 +211,7 @@ def main():
                 results["parity"]["cpu_seconds"]), flush=True)
     finally:
         lab.stop()
+        procs.shutil.rmtree(workdir, ignore_errors=True)
     path = os.path.join(REPO, "bench", "results", "bootparams.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     previous = {}

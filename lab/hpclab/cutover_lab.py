@@ -112,7 +112,8 @@ def prepare(state_dir, canary_count=1, power="vm"):
     image_port = int(lab_env["HPCLAB_IMAGES_URL"].rsplit(":", 1)[1]) if "HPCLAB_IMAGES_URL" in lab_env else 0
     if power == "vm":
         power_command = (f"{os.path.join(REPO, 'lab', 'bin', 'hpclab-vm')} boot --mac {{mac}} "
-                         f"--gateway-port {gateway_port} --image-port {image_port} --timeout 240 --json")
+                         f"--gateway-port {gateway_port} --image-port {image_port} --timeout 240 --json "
+                         f"--workdir {os.path.join(work_dir, 'canary-vm')}")
     else:
         power_command = power
     settings = gateway_settings(work_dir, lab_env, gateway_port)
