@@ -16,6 +16,10 @@ import json
 import os
 import re
 
+# ../shared/reference/golden beside the repository (as tests/conftest.py finds it), or HPC_BOOT_GOLDEN.
+GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))), "shared", "reference", "golden"))
+
 ETCD_ADVERTISE = "http://127.0.0.1:27778"
 POSTGRES_ADVERTISE = "http://127.0.0.1:27779"
 CHAIN_ENV = {"BSS_IPXE_SERVER": "127.0.0.1", "BSS_CHAIN_PROTO": "http", "BSS_GW_URI": ""}

@@ -5,29 +5,19 @@ import os
 
 import pytest
 
-from golden_replay import CHAIN_ENV, NO_RESPONSE, request
+from golden_replay import CHAIN_ENV, GOLDEN, NO_RESPONSE, request
 
-GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))), "shared", "reference", "golden"))
 K1, I1 = "http://10.0.0.1/k1", "http://10.0.0.1/i1"
 
 
-@pytest.fixture(scope="module")
-def smd_double():
-    from hpclab.smd import start_smd
-    service = start_smd(os.path.join(GOLDEN, "smd-nodes.json"))
-    yield service
-    service.stop()
-
-
 @pytest.fixture
-def bss(etcd_server, smd_double):
+def bss(etcd_server, golden_smd):
     import etcd3
     from hpclab.bss.launch import start_bss
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
     for _value, meta in client.get_all():
         client.delete(meta.key)
-    service = start_bss("bss-etcd-behaviour", "etcd", smd_double.url, etcd=etcd_server,
+    service = start_bss("bss-etcd-behaviour", "etcd", golden_smd.url, etcd=etcd_server,
                         env=dict(CHAIN_ENV, HPCLAB_BSS_TOKEN="s3cret"))
     service.kv = client
     yield service
@@ -245,7 +235,7 @@ def test_nodes_without_enabled_endpoint_go_through_discovery_first(tmp_path):
         smd.stop()
 
 
-def test_bootscript_notify_url_gets_the_requester_address(tmp_path, smd_double):
+def test_bootscript_notify_url_gets_the_requester_address(tmp_path, golden_smd):
     import queue
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -263,7 +253,7 @@ def test_bootscript_notify_url_gets_the_requester_address(tmp_path, smd_double):
 
     sink = HTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
-    bss = start_bss("bss-notify", "memory", smd_double.url, workdir=str(tmp_path),
+    bss = start_bss("bss-notify", "memory", golden_smd.url, workdir=str(tmp_path),
                     env=dict(CHAIN_ENV, BSS_BOOTSCRIPT_NOTIFY_URL=f"http://127.0.0.1:{sink.server_address[1]}/tpm"))
     try:
         request(bss.url, "DELETE", "/boot/v1/bootscript", headers={"X-Forwarded-For": "10.7.7.7, 10.8.8.8"})

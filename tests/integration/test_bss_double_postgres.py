@@ -9,24 +9,14 @@ import pytest
 
 from golden_replay import CHAIN_ENV, NO_RESPONSE, request
 
-GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))), "shared", "reference", "golden"))
 K1, K2 = "http://10.0.0.1/k1", "http://10.0.0.1/k2"
 
 
-@pytest.fixture(scope="module")
-def smd_double():
-    from hpclab.smd import start_smd
-    service = start_smd(os.path.join(GOLDEN, "smd-nodes.json"))
-    yield service
-    service.stop()
-
-
 @pytest.fixture
-def bss(postgres_server, bss_database, smd_double):
+def bss(postgres_server, bss_database, golden_smd):
     from hpclab.bss.launch import start_bss
     dbname = bss_database.split("dbname=")[1].split()[0]
-    service = start_bss("bss-pg-behaviour", "postgres", smd_double.url, postgres=postgres_server,
+    service = start_bss("bss-pg-behaviour", "postgres", golden_smd.url, postgres=postgres_server,
                         env=dict(CHAIN_ENV, BSS_DBNAME=dbname))
     service.conninfo = bss_database
     yield service
@@ -168,12 +158,12 @@ def test_bss_init_rejections_and_dirty_clear(bss_database):
     assert _bss_init(bss_database, "--version").stdout == "Version: 1, Schema Version: 1\n"
 
 
-def test_build_executable_serves_as_the_binary(tmp_path, smd_double):
+def test_build_executable_serves_as_the_binary(tmp_path, golden_smd):
     from hpclab import procs
     from hpclab.bss.launch import build_executable
     dest = build_executable(str(tmp_path / "boot-script-service"), sys.executable)
     port = procs.free_port()
-    env = {"HSM_URL": smd_double.url, "BSS_ADVERTISE_ADDRESS": "http://127.0.0.1:1", "BSS_HTTP_LISTEN": f"127.0.0.1:{port}",
+    env = {"HSM_URL": golden_smd.url, "BSS_ADVERTISE_ADDRESS": "http://127.0.0.1:1", "BSS_HTTP_LISTEN": f"127.0.0.1:{port}",
            "PATH": os.environ["PATH"]}
     proc, _log = procs.spawn("bss-zipapp", [dest], str(tmp_path), env=env)
     try:
@@ -195,10 +185,10 @@ def test_patch_without_selectors_rewrites_every_node(bss):
     assert sorted((e["kernel"], e["initrd"], e["params"]) for e in every) == [(K1, "http://i/new", "a"), (K2, "http://i/new", "b")]
 
 
-def test_panic_mode_500_answers_an_empty_server_error(postgres_server, bss_database, smd_double):
+def test_panic_mode_500_answers_an_empty_server_error(postgres_server, bss_database, golden_smd):
     from hpclab.bss.launch import start_bss
     dbname = bss_database.split("dbname=")[1].split()[0]
-    service = start_bss("bss-pg-panic500", "postgres", smd_double.url, postgres=postgres_server,
+    service = start_bss("bss-pg-panic500", "postgres", golden_smd.url, postgres=postgres_server,
                         env=dict(CHAIN_ENV, BSS_DBNAME=dbname, HPCLAB_BSS_PANIC="500"))
     try:
         resp = request(service.url, "POST", "/boot/v1/scn", "{}")

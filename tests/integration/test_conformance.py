@@ -13,13 +13,11 @@ import uuid
 
 import pytest
 
-from golden_replay import (CHAIN_ENV, ETCD_ADVERTISE, NO_RESPONSE, POSTGRES_ADVERTISE, canonical_set,
+from golden_replay import (CHAIN_ENV, ETCD_ADVERTISE, GOLDEN, NO_RESPONSE, POSTGRES_ADVERTISE, canonical_set,
                            etcd_golden_decoded, etcd_golden_from_json_dump, etcd_golden_from_plain, normalise_etcd,
                            normalise_json, normalise_tables, normalise_text, parse_inserts, parse_script_file,
                            request, run_replay, token_map)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(REPO), "shared", "reference", "golden"))
 TABLES = ("boot_configs", "boot_group_assignments", "boot_groups", "endpoint_access", "nodes", "schema_migrations")
 BOOT_PARAMS_ORDER = ("hosts", "macs", "nids", "params", "kernel", "initrd", "cloud-init")
 PROBLEM_ORDER = ["type", "title", "detail", "status"]
@@ -40,21 +38,13 @@ def _raw_files(backend):
 
 
 @pytest.fixture(scope="module")
-def smd_double():
-    from hpclab.smd import start_smd
-    service = start_smd(os.path.join(GOLDEN, "smd-nodes.json"))
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def etcd_run(etcd_server, smd_double):
+def etcd_run(etcd_server, golden_smd):
     import etcd3
     from hpclab.bss.launch import start_bss
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
     for _value, meta in client.get_all():
         client.delete(meta.key)
-    bss = start_bss("bss-conformance-etcd", "etcd", smd_double.url, etcd=etcd_server,
+    bss = start_bss("bss-conformance-etcd", "etcd", golden_smd.url, etcd=etcd_server,
                     env=dict(CHAIN_ENV, BSS_ADVERTISE_ADDRESS=ETCD_ADVERTISE))
     try:
         results = run_replay(bss.url, GOLDEN, "etcd")
@@ -73,13 +63,13 @@ def _read_tables(conninfo):
 
 
 @pytest.fixture(scope="module")
-def postgres_run(postgres_server, smd_double):
+def postgres_run(postgres_server, golden_smd):
     from hpclab import procs
     from hpclab.bss.launch import start_bss
     dbname = "conf_" + uuid.uuid4().hex[:10]
     procs.psql(postgres_server, f"CREATE DATABASE {dbname} OWNER {postgres_server.extra['user']}")
     conninfo = procs.postgres_conninfo(postgres_server, dbname=dbname)
-    bss = start_bss("bss-conformance-pg", "postgres", smd_double.url, postgres=postgres_server,
+    bss = start_bss("bss-conformance-pg", "postgres", golden_smd.url, postgres=postgres_server,
                     env=dict(CHAIN_ENV, BSS_ADVERTISE_ADDRESS=POSTGRES_ADVERTISE, BSS_DBNAME=dbname))
     try:
         results = run_replay(bss.url, GOLDEN, "postgres")

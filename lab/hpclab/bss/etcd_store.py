@@ -13,7 +13,7 @@ import time
 import uuid
 
 from hpclab.bss.gotext import go_json, go_map, image_key_hash
-from hpclab.bss.model import BootData, boot_params_json, cloud_init, empty_cloud_init
+from hpclab.bss.model import BootData, boot_params_json, cloud_init, empty_cloud_init, go_field
 from hpclab.bss.script import go_parse_int
 
 
@@ -66,15 +66,6 @@ class EtcdKV:
                 for value, meta in self.client.get_range(start, end, sort_order="ascend", sort_target="key")]
 
 
-def _field(obj, name):
-    if name in obj:
-        return obj[name]
-    for key, value in obj.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 def record_json(params, kernel_key, initrd_key, cloud, token):
     out = {}
     if params:
@@ -99,9 +90,9 @@ def decode_record(raw):
         return None
     if not isinstance(obj, dict):
         return None
-    return {"params": _field(obj, "params") or "", "kernel": _field(obj, "kernel") or "",
-            "initrd": _field(obj, "initrd") or "", "cloud-init": cloud_init(_field(obj, "cloud-init")),
-            "token": _field(obj, "referral-token") or ""}
+    return {"params": go_field(obj, "params") or "", "kernel": go_field(obj, "kernel") or "",
+            "initrd": go_field(obj, "initrd") or "", "cloud-init": cloud_init(go_field(obj, "cloud-init")),
+            "token": go_field(obj, "referral-token") or ""}
 
 
 def decode_image(raw):

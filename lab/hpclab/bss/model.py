@@ -46,7 +46,7 @@ def cloud_init(data):
             "phone-home": phone_home(data.get("phone-home"))}
 
 
-def _field(obj, name):
+def go_field(obj, name):
     """Go's case-insensitive JSON field matching (exact match preferred)."""
     if name in obj:
         return obj[name]
@@ -90,14 +90,14 @@ def decode_boot_params(raw):
     params = {"hosts": [], "macs": [], "nids": [], "params": "", "kernel": "", "initrd": "",
               "cloud-init": empty_cloud_init()}
     for name in ("hosts", "macs"):
-        value = _field(obj, name)
+        value = go_field(obj, name)
         if value is None:
             continue
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise _type_error(value if not isinstance(value, list) else next(i for i in value if not isinstance(i, str)),
                               name, "string" if isinstance(value, list) else "[]string")
         params[name] = list(value)
-    nids = _field(obj, "nids")
+    nids = go_field(obj, "nids")
     if nids is not None:
         if not isinstance(nids, list):
             raise _type_error(nids, "nids", "[]int32")
@@ -106,19 +106,19 @@ def decode_boot_params(raw):
                 raise _type_error(nid, "nids", "int32")
         params["nids"] = [int(nid) for nid in nids]
     for name in ("params", "kernel", "initrd"):
-        value = _field(obj, name)
+        value = go_field(obj, name)
         if value is None:
             continue
         if not isinstance(value, str):
             raise _type_error(value, name, "string")
         params[name] = value
-    ci_value = _field(obj, "cloud-init")
+    ci_value = go_field(obj, "cloud-init")
     if ci_value is not None:
         if not isinstance(ci_value, dict):
             raise _type_error(ci_value, "cloud-init", "bssTypes.CloudInit")
-        params["cloud-init"] = cloud_init({"meta-data": _field(ci_value, "meta-data"),
-                                           "user-data": _field(ci_value, "user-data"),
-                                           "phone-home": _field(ci_value, "phone-home")})
+        params["cloud-init"] = cloud_init({"meta-data": go_field(ci_value, "meta-data"),
+                                           "user-data": go_field(ci_value, "user-data"),
+                                           "phone-home": go_field(ci_value, "phone-home")})
     return params
 
 
