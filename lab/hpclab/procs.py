@@ -213,11 +213,14 @@ def start_etcd(workdir=None, name="etcd"):
     return _started(service, proc, lambda: wait_for_http(f"{client_url}/health", proc=proc))
 
 
-def start_postgres(workdir=None, name="postgres", dbname="bssdb", user="bssuser", password="bssuser"):
+def start_postgres(workdir=None, name="postgres", dbname="bssdb", user="bssuser", password="bssuser",
+                   ssl_cert=None, ssl_key=None):
     """PostgreSQL 15 from Debian: initdb and the server run as the postgres user.
 
     Creates role ``user`` (LOGIN, scram password) owning database ``dbname``. ``extra`` carries
-    host, port, dbname, user, password and the superuser's socket directory.
+    host, port, dbname, user, password and the superuser's socket directory. Without ``ssl_cert``
+    the server offers no TLS (the lab's default); with ``ssl_cert`` and ``ssl_key`` (PEM files,
+    copied into the work directory for the postgres user) it offers TLS and still accepts plain text.
     """
     workdir = workdir or make_workdir(name)
     datadir = os.path.join(workdir, "data")
@@ -238,6 +241,8 @@ def start_postgres(workdir=None, name="postgres", dbname="bssdb", user="bssuser"
     argv = [os.path.join(PG_BIN, "postgres"), "-D", datadir, "-p", str(port), "-k", workdir,
             "-c", f"listen_addresses={LOOPBACK}", "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off"]
+    if ssl_cert:
+        argv += _postgres_ssl_options(workdir, ssl_cert, ssl_key, pg)
     proc, log = spawn(name, argv, workdir, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                       user="postgres")
     service = Service(name, proc.pid, port, workdir, log,
@@ -253,6 +258,20 @@ def start_postgres(workdir=None, name="postgres", dbname="bssdb", user="bssuser"
         service.stop()
         raise
     return service
+
+
+def _postgres_ssl_options(workdir, ssl_cert, ssl_key, pg):
+    """Server options for TLS; the key must belong to the postgres user with mode 0600."""
+    if not ssl_key:
+        raise LabError("start_postgres: ssl_cert needs ssl_key")
+    paths = []
+    for source, base in ((ssl_cert, "server.crt"), (ssl_key, "server.key")):
+        target = os.path.join(workdir, base)
+        shutil.copyfile(source, target)
+        os.chown(target, pg.pw_uid, pg.pw_gid)
+        os.chmod(target, 0o600)
+        paths.append(target)
+    return ["-c", "ssl=on", "-c", f"ssl_cert_file={paths[0]}", "-c", f"ssl_key_file={paths[1]}"]
 
 
 def _wait_pg_ready(service, timeout=20.0):

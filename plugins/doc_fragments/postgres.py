@@ -31,12 +31,16 @@ options:
     type: str
   db_sslmode:
     description:
-      - libpq C(sslmode). Upstream BSS uses C(verify-full) unless C(BSS_INSECURE=true).
+      - libpq C(sslmode). The default, C(verify-full), like upstream BSS unless C(BSS_INSECURE=true), needs a
+        server that offers TLS with a certificate signed by O(db_sslrootcert) (or libpq's default
+        C(~/.postgresql/root.crt)) and naming O(db_host).
+      - A server that does not offer TLS is refused with a message saying so; set C(disable) only where
+        plain text to that server is acceptable (a lab, a Unix socket, a loopback address).
     type: str
-    default: prefer
+    default: verify-full
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
   db_sslrootcert:
-    description: CA certificate file used to verify the server with C(verify-ca) or C(verify-full).
+    description: CA certificate file used to verify the server with C(verify-ca) or C(verify-full) (the default).
     type: path
   db_connect_timeout:
     description: Seconds to wait for the connection.

@@ -29,7 +29,7 @@ def postgres_argument_spec():
         "db_name": {"type": "str", "default": "bssdb"},
         "db_user": {"type": "str", "default": "bssuser"},
         "db_password": {"type": "str", "no_log": True},
-        "db_sslmode": {"type": "str", "default": "prefer",
+        "db_sslmode": {"type": "str", "default": "verify-full",
                        "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
         "db_sslrootcert": {"type": "path"},
         "db_connect_timeout": {"type": "int", "default": 10},
@@ -60,8 +60,30 @@ def connect(params):
     try:
         return psycopg.connect(autocommit=True, **kwargs)
     except psycopg.Error as exc:
-        raise DatabaseError("Failed to connect to database '%s' at %s:%s as '%s': %s" % (
-            kwargs["dbname"], kwargs["host"], kwargs["port"], kwargs["user"], _first_line(exc))) from exc
+        where = "%s:%s" % (kwargs["host"], kwargs["port"])
+        advice = tls_advice(str(exc), where, kwargs["sslmode"], kwargs.get("sslrootcert"))
+        if advice:
+            raise DatabaseError(advice) from exc
+        raise DatabaseError("Failed to connect to database '%s' at %s as '%s': %s" % (
+            kwargs["dbname"], where, kwargs["user"], _first_line(exc))) from exc
+
+
+def tls_advice(text, where, sslmode, sslrootcert):
+    """A message naming the option to set when libpq's error is about TLS, else None."""
+    lowered = text.lower()
+    if "does not support ssl" in lowered:
+        return ("PostgreSQL at %s does not offer TLS, and db_sslmode=%s requires it; set db_sslmode "
+                "(disable to connect in plain text, or enable ssl on the server and use verify-full "
+                "with db_sslrootcert)" % (where, sslmode))
+    if "root certificate file" in lowered:
+        return ("PostgreSQL at %s: db_sslmode=%s verifies the server certificate but no CA was found "
+                "(%s); set db_sslrootcert to the CA certificate that signed the server's certificate"
+                % (where, sslmode, _first_line(text)))
+    if "certificate verify failed" in lowered or "could not load" in lowered or "does not match host name" in lowered:
+        return ("PostgreSQL at %s: TLS certificate not accepted with db_sslmode=%s and db_sslrootcert=%s: %s; "
+                "set db_sslrootcert to the CA that signed the server's certificate (and db_host to a name "
+                "or address in it)" % (where, sslmode, sslrootcert or "(default)", _first_line(text)))
+    return None
 
 
 def _first_line(exc):
