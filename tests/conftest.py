@@ -14,7 +14,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(REPO, ".build", "collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "hpc_boot", "bss")
-GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(REPO), "shared", "reference", "golden"))
+GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(REPO, "tests", "fixtures", "golden"))
 
 
 def _paths():

@@ -1,4 +1,4 @@
-"""Replay the golden upstream-BSS transcripts (../shared/reference/golden) against a running BSS.
+"""Replay the golden upstream-BSS transcripts (tests/fixtures/golden) against a running BSS.
 
 Order (golden/README.md): POST requests/01..06, PUT 04 and 05, POST 01 again (``dup_01``), then the
 GETs: bootparameters, bootscripts (each file's first line holds its exact request), cloud-init,
@@ -16,9 +16,9 @@ import json
 import os
 import re
 
-# ../shared/reference/golden beside the repository (as tests/conftest.py finds it), or HPC_BOOT_GOLDEN.
-GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))), "shared", "reference", "golden"))
+# tests/fixtures/golden in the repository (as tests/conftest.py finds it), or HPC_BOOT_GOLDEN.
+GOLDEN = os.environ.get("HPC_BOOT_GOLDEN", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                        "fixtures", "golden"))
 
 ETCD_ADVERTISE = "http://127.0.0.1:27778"
 POSTGRES_ADVERTISE = "http://127.0.0.1:27779"
