@@ -40,10 +40,11 @@ $(BUILD)/apt.stamp: Makefile
 	else echo "apt: all packages present"; fi
 	@touch $@
 
-$(VENV)/.requirements.stamp: requirements.txt
+# requirements-test.txt: the pinned tool chain; requirements.txt: the collection's own needs (ranges the pins satisfy).
+$(VENV)/.requirements.stamp: requirements-test.txt requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q -U 'pip>=24' 2>&1 | grep -v "is ignored" || true
-	@$(PY) -m pip install -q -r requirements.txt 2>&1 | grep -v "is ignored" || true
+	@$(PY) -m pip install -q -r requirements-test.txt -r requirements.txt 2>&1 | grep -v "is ignored" || true
 	@$(PY) -c "import ansible, psycopg, etcd3, requests, yaml, pytest" 
 	@touch $@
 

@@ -18,6 +18,8 @@ def test_tarball_has_plugins_and_docs_but_no_tests_lab_bench_or_build_outputs(tm
     tops = {name.split("/", 1)[0] for name in names}
     assert {"plugins", "meta", "README.md", "COPYING", "MANIFEST.json"} <= tops
     assert "meta/runtime.yml" in names
-    for unwanted in ("tests", "lab", "bench", ".venv", ".build", ".ci", ".git", "extensions", "Makefile", "requirements.txt"):
+    # requirements.txt is the collection's own Python needs (execution environment); the test pins stay out.
+    assert "requirements.txt" in tops
+    for unwanted in ("tests", "lab", "bench", ".venv", ".build", ".ci", ".git", "extensions", "Makefile", "requirements-test.txt"):
         assert unwanted not in tops, f"{unwanted} must not be in the collection tarball"
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
