@@ -29,6 +29,40 @@ def _paths():
 _paths()
 
 
+def _ci():
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def upstream_bss():
+    """The installed upstream BSS manifest; skips the test with the reason (fails under CI=true) if absent."""
+    from hpclab import upstream
+    manifest = upstream.read_manifest()
+    if manifest and not manifest.get("unavailable"):
+        return manifest
+    reason = manifest["unavailable"] if manifest else "not installed: run `make upstream`"
+    message = f"upstream BSS {upstream.bss_version()} not available ({reason})"
+    if _ci():
+        pytest.fail("CI runs the real upstream BSS: " + message)
+    pytest.skip(message)
+
+
+def pytest_report_header(config):  # pylint: disable=unused-argument
+    from hpclab import upstream
+    manifest = upstream.read_manifest()
+    if manifest and not manifest.get("unavailable"):
+        return [f"BSS under test: the lab's double and upstream {manifest['version']} ({manifest['boot_script_service']})"]
+    reason = manifest["unavailable"] if manifest else "not installed: run `make upstream`"
+    return [f"BSS under test: the lab's double only; upstream {upstream.bss_version()} is not available ({reason})"]
+
+
+@pytest.fixture(scope="session", params=["double", "upstream"])
+def bss_impl(request):
+    """Which BSS a BSS-facing test runs against: the lab's double, then the real upstream binary."""
+    if request.param == "upstream":
+        upstream_bss()
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def golden_dir():
     if not os.path.isdir(GOLDEN):

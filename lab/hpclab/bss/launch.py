@@ -1,8 +1,9 @@
 """Start the BSS double (or the real upstream binaries) for tests, and package it as one executable.
 
-``start_bss`` runs ``HPC_BOOT_BSS_BIN`` / ``HPC_BOOT_BSS_INIT_BIN`` instead of the double when those
-environment variables name upstream binaries, with the same environment, so tests run unchanged
-against the real service.
+``start_bss(..., impl="upstream")`` runs the real upstream BSS installed by ``hpclab.upstream`` (``make
+upstream``) with the same environment as the double, so a test runs unchanged against either; ``impl=None``
+takes ``HPCLAB_BSS_IMPL`` (``double`` or ``upstream``, default ``double``). ``HPC_BOOT_BSS_BIN`` /
+``HPC_BOOT_BSS_INIT_BIN`` still name other upstream binaries by path.
 """
 
 import os
@@ -19,6 +20,35 @@ LAB_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file
 REPO_DIR = os.path.dirname(LAB_DIR)
 SCHEMA_FILE = os.path.join(REPO_DIR, "plugins", "module_utils", "bss_schema.py")
 BACKENDS = ("etcd", "postgres", "memory")
+IMPLEMENTATIONS = ("double", "upstream")
+
+
+def resolve_impl(impl=None):
+    """``"double"`` or ``"upstream"``: ``impl``, else ``HPCLAB_BSS_IMPL``, else the double."""
+    impl = impl or os.environ.get("HPCLAB_BSS_IMPL") or "double"
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"BSS implementation must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+    return impl
+
+
+def upstream_binaries():
+    """The installed upstream manifest (binaries and migrations); LabError saying how to install it if absent."""
+    from hpclab import upstream  # pylint: disable=import-outside-toplevel
+    manifest = upstream.read_manifest()
+    if not manifest or manifest.get("unavailable"):
+        reason = manifest["unavailable"] if manifest else "not installed"
+        raise procs.LabError(f"upstream BSS {upstream.bss_version()} is not available ({reason}); run `make upstream`")
+    return manifest
+
+
+def _binaries(impl):
+    """(boot-script-service argv, bss-init argv, extra init env) for ``impl``."""
+    if resolve_impl(impl) == "upstream":
+        manifest = upstream_binaries()
+        return [manifest["boot_script_service"]], [manifest["bss_init"]], {"BSS_MIGRATIONDIR": manifest["migrations"]}
+    bss, init = os.environ.get("HPC_BOOT_BSS_BIN"), os.environ.get("HPC_BOOT_BSS_INIT_BIN")
+    return ([bss] if bss else [sys.executable, "-m", "hpclab.bss"],
+            [init] if init else [sys.executable, "-m", "hpclab.bss.init"], {})
 
 
 def _python_env(extra):
@@ -50,14 +80,14 @@ def bss_environment(backend, smd_url, port, etcd=None, postgres=None, env=None):
     return result
 
 
-def run_bss_init(workdir, bss_env, extra_env=None):
+def run_bss_init(workdir, bss_env, extra_env=None, impl=None):
     """Run bss-init (upstream binary or the double) once; raises LabError on failure."""
     prefixes = ("BSS_DB", "BSS_INSECURE", "BSS_FRESH", "BSS_MIGRATIONDIR")
-    init_env = {key: value for key, value in bss_env.items() if key.startswith(prefixes)}
+    _bss_argv, argv, init_extra = _binaries(impl)
+    init_env = dict(init_extra)
+    init_env.update({key: value for key, value in bss_env.items() if key.startswith(prefixes)})
     init_env.setdefault("BSS_DBSTEP", "3")
     init_env.update(extra_env or {})
-    binary = os.environ.get("HPC_BOOT_BSS_INIT_BIN")
-    argv = [binary] if binary else [sys.executable, "-m", "hpclab.bss.init"]
     result = subprocess.run(argv, env=_python_env(init_env), cwd=workdir, capture_output=True, text=True, timeout=120,
                             check=False)
     with open(os.path.join(workdir, "bss-init.log"), "a", encoding="utf-8") as log:
@@ -67,13 +97,16 @@ def run_bss_init(workdir, bss_env, extra_env=None):
     return result
 
 
-def start_bss(name, backend, smd_url, etcd=None, postgres=None, workdir=None, env=None, port=None):
+def start_bss(name, backend, smd_url, etcd=None, postgres=None, workdir=None, env=None, port=None, impl=None):
     """Start a BSS (double or upstream) on 127.0.0.1; returns a ``procs.Service``.
 
     ``backend``: "etcd" | "postgres" | "memory". For postgres, bss-init runs first with ``BSS_DBSTEP=3``
     unless ``env`` sets ``BSS_DBSTEP`` itself or ``HPCLAB_SKIP_BSS_INIT=1``. ``env`` overrides any
-    variable (e.g. ``BSS_IPXE_SERVER``, ``BSS_ADVERTISE_ADDRESS``, ``HPCLAB_BSS_TOKEN``).
+    variable (e.g. ``BSS_IPXE_SERVER``, ``BSS_ADVERTISE_ADDRESS``, ``HPCLAB_BSS_TOKEN``). ``impl``: "double" or
+    "upstream" (see ``resolve_impl``).
     """
+    impl = resolve_impl(impl)
+    argv, _init_argv, _init_env = _binaries(impl)
     env = dict(env or {})
     owns_workdir = workdir is None
     workdir = workdir or procs.make_workdir(name)
@@ -81,14 +114,12 @@ def start_bss(name, backend, smd_url, etcd=None, postgres=None, workdir=None, en
     skip_init = env.pop("HPCLAB_SKIP_BSS_INIT", "") in ("1", "true", "yes")
     bss_env = bss_environment(backend, smd_url, port, etcd, postgres, env)
     if backend == "postgres" and not skip_init:
-        run_bss_init(workdir, bss_env)
-    binary = os.environ.get("HPC_BOOT_BSS_BIN")
-    argv = [binary] if binary else [sys.executable, "-m", "hpclab.bss"]
+        run_bss_init(workdir, bss_env, impl=impl)
     proc, log = procs.spawn(name, argv, workdir, env=_python_env(bss_env))
     url = f"http://{procs.LOOPBACK}:{port}"
     service = procs.Service(name, proc.pid, port, workdir, log,
                             {"url": url, "backend": backend, "advertise_address": bss_env["BSS_ADVERTISE_ADDRESS"],
-                             "smd_url": smd_url, "upstream": bool(binary), "env": {
+                             "smd_url": smd_url, "upstream": argv[0] != sys.executable, "impl": impl, "env": {
                                  k: v for k, v in bss_env.items() if k not in ("BSS_DBPASS", "HPCLAB_BSS_TOKEN", "HPCLAB_SMD_TOKEN")}},
                             owns_workdir=owns_workdir)
     return procs._started(service, proc,  # pylint: disable=protected-access

