@@ -14,6 +14,8 @@ from __future__ import annotations
 import collections
 import re
 
+from ansible_collections.hpc_boot.bss.plugins.module_utils import ipxe_line
+
 MAC_RE = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 NODE_XNAME_RE = re.compile(r"^x([0-9]{1,4})c([0-7])s([0-9]+)b([0-9]+)n([0-9]+)$")
 NID_LABEL_RE = re.compile(r"^nid([0-9]+)$")
@@ -80,8 +82,9 @@ def normalise_image(value, where="declaration", field="kernel", required=False):
         return ""
     if not isinstance(value, str):
         _fail(where, field, value, "must be a string (an http(s) or s3 URL, or a path)")
-    if CONTROL_RE.search(value) or " " in value:
-        _fail(where, field, value, "contains whitespace or control characters")
+    problem = ipxe_line.image_problem(value)
+    if problem:
+        _fail(where, field, value, problem)
     if len(value) > MAX_IMAGE_REF:
         _fail(where, field, value[:40] + "...", "is %d characters long: images are referenced by URL or path, never inlined" % len(value))
     scheme = SCHEME_RE.match(value)
@@ -98,7 +101,7 @@ def normalise_image(value, where="declaration", field="kernel", required=False):
 
 
 def normalise_params(value, where="declaration", field="params"):
-    """One line of kernel parameters; runs of spaces collapse to one, ends are trimmed."""
+    """One line of kernel parameters that leaves the boot script's structure alone; runs of spaces collapse to one."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -107,6 +110,9 @@ def normalise_params(value, where="declaration", field="params"):
         _fail(where, field, value, "contains a newline or control character, which would inject iPXE commands")
     if len(value) > MAX_PARAMS:
         _fail(where, field, value[:40] + "...", "is longer than %d characters" % MAX_PARAMS)
+    problem = ipxe_line.params_problem(value)
+    if problem:
+        _fail(where, field, value, problem)
     return " ".join(part for part in value.split(" ") if part)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.hpc_boot.bss.plugins.module_utils import ipxe_line
+
 KERNEL_PREFIX = "kernel --name kernel "
 INITRD_PREFIX = "initrd --name initrd "
 RETRY_SUFFIX = " || goto boot_retry"
@@ -46,6 +48,50 @@ def parse_script(text):
     if parsed["kind"] == "other" and parsed["chain"]:
         parsed["kind"] = "wait"
     return parsed
+
+
+def _retrying(line, argv_prefix, extra):
+    """Problem with a ``<argv_prefix> <extra args> || goto boot_retry`` line, or None."""
+    found = ipxe_line.commands(line)
+    argv = found[0][0]
+    shape = len(found) == 2 and found[0][1] == "||" and found[1] == (ipxe_line.RETRY_TARGET, None)
+    if not shape or argv[:len(argv_prefix)] != argv_prefix:
+        return "line %r is not '%s ... || goto boot_retry' as iPXE reads it: %r" % (line[:120], " ".join(argv_prefix), found)
+    rest = argv[len(argv_prefix):]
+    if extra == "image" and (len(rest) != 1 or rest[0].startswith("-")):
+        return "line %r does not name exactly one image: %r" % (line[:120], rest)
+    if extra == "kernel" and (not rest or rest[0].startswith("-")):
+        return "line %r does not name a kernel image first: %r" % (line[:120], rest)
+    return None
+
+
+def structure_problems(text):
+    """How a known-node boot script departs from BSS's structure as iPXE reads it; [] when intact.
+
+    Intact means ``#!ipxe``, exactly one ``kernel`` line and at most one ``initrd`` line, each one command
+    followed by ``|| goto boot_retry``, one ``boot || goto boot_retry``, ``:boot_retry``, ``sleep <D>`` and
+    ``chain <URL>``, in that order and nothing else (trailing empty lines aside). Never raises.
+    """
+    lines = (text or "").split("\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines or lines[0] != "#!ipxe":
+        return ["the script does not start with '#!ipxe'"]
+    body = lines[1:]
+    if len(body) not in (5, 6):
+        return ["the script has %d lines after '#!ipxe', expected 5 (or 6 with an initrd line)" % len(body)]
+    checks = [_retrying(body[0], ["kernel", "--name", "kernel"], "kernel")]
+    if len(body) == 6:
+        checks.append(_retrying(body[1], ["initrd", "--name", "initrd"], "image"))
+    tail = body[-4:]
+    checks.append(_retrying(tail[0], ["boot"], "none"))
+    if not checks[-1] and ipxe_line.commands(tail[0])[0][0] != ["boot"]:
+        checks.append("boot line %r has arguments" % tail[0][:120])
+    for line, (word, count) in zip(tail[1:], ((":boot_retry", 1), ("sleep", 2), ("chain", 2))):
+        found = ipxe_line.commands(line)
+        if len(found) != 1 or found[0][1] is not None or len(found[0][0]) != count or found[0][0][0] != word:
+            checks.append("line %r is not '%s' as iPXE reads it: %r" % (line[:120], word, found))
+    return [problem for problem in checks if problem]
 
 
 def stable_params(params):

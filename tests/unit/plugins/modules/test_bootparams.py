@@ -103,6 +103,12 @@ def run(module, args, capsys):
     ({"kernel": K, "hosts": ["Default"]}, "declarations[0].hosts: 'Default' is a tag name"),
     ({"kernel": K, "macs": ["aa:bb:cc:00:00:01"], "params": "quiet\n#!ipxe"}, "declarations[0].params: 'quiet\\n#!ipxe'"),
     ({"kernel": "data:;base64,AAAA", "macs": ["aa:bb:cc:00:00:01"]}, "declarations[0].kernel: 'data:;base64,AAAA'"),
+    # iPXE operators and comments in params would change the boot script's structure (issue 14)
+    ({"kernel": K, "macs": ["aa:bb:cc:00:00:01"], "params": "a || goto x"}, "declarations[0].params: 'a || goto x' has the token '||'"),
+    ({"kernel": K, "macs": ["aa:bb:cc:00:00:01"], "params": "quiet && reboot"}, "declarations[0].params: 'quiet && reboot' has the token '&&'"),
+    ({"kernel": K, "macs": ["aa:bb:cc:00:00:01"], "params": "quiet ; shell"}, "declarations[0].params: 'quiet ; shell' has the token ';'"),
+    ({"kernel": K, "macs": ["aa:bb:cc:00:00:01"], "params": "quiet #x"}, "declarations[0].params: 'quiet #x' has the token '#x'"),
+    ({"kernel": "--autofree", "macs": ["aa:bb:cc:00:00:01"]}, "declarations[0].kernel: '--autofree' starts with '-'"),
 ])
 def test_bad_input_fails_and_sends_nothing(bss, capsys, declaration, message):
     result = run(bootparams, {"url": bss.url, "backend": "postgres", "declarations": [declaration]}, capsys)
