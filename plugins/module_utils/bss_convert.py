@@ -15,6 +15,8 @@ import json
 import re
 import unicodedata
 
+from ansible_collections.hpc_boot.bss.plugins.module_utils import ipxe_line
+
 XNAME_RE = re.compile(r"^x([0-9]{1,4})c([0-7])s([0-9]+)b([0-9]+)n([0-9]+)$")
 MAC_RE = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 NID_NAME_RE = re.compile(r"^nid([0-9]+)$")
@@ -34,6 +36,7 @@ LOSS_KINDS = (
     "divergent_identities",  # etcd served this node different configs by MAC, xname or NID
     "shadowed_record",       # a raw MAC/nid record that no lookup reaches (the xname record wins)
     "undecodable_record",    # a /params value that is not a BootDataStore JSON object
+    "unsafe_params",         # carried over as served, but it changes the boot script's structure (iPXE operators, comments, newlines)
 )
 
 
@@ -233,6 +236,7 @@ def convert(params, kernels, initrds, endpoint_access, smd_nodes):
         used.update(served.values())
         for name in sorted(set(served.values())):
             losses.extend(_served_record_losses(name, records[name], xname, reported))
+            losses.extend(_unsafe_losses(name, records[name], reported))
         node_rows, divergent = node_rows_for(node, lookups, records)
         if divergent:
             losses.append(_loss("divergent_identities", xname, "etcd served %s; rows are split per configuration, so a"
@@ -298,6 +302,31 @@ def _served_record_losses(name, record, xname, reported):
         return [_loss("image_params_merged", name, "image params %r appended to the cmdline" % " ".join(
             p for p in (record["kernel_params"], record["initrd_params"]) if p))]
     return []
+
+
+def unsafe_fields(record):
+    """``[(field, value, why)]``: what in a resolved record changes the structure of the boot script BSS serves."""
+    checks = (("params", record["params"], ipxe_line.params_problem),
+              ("kernel", record["kernel"], ipxe_line.image_problem),
+              ("initrd", record["initrd"], ipxe_line.image_problem),
+              ("kernel image params (%s)" % record["kernel_key"], record["kernel_params"], ipxe_line.params_problem),
+              ("initrd image params (%s)" % record["initrd_key"], record["initrd_params"], ipxe_line.params_problem))
+    found = []
+    for field, value, problem_of in checks:
+        problem = problem_of(value) if value else None
+        if problem:
+            found.append((field, value, problem))
+    return found
+
+
+def _unsafe_losses(name, record, reported):
+    """``unsafe_params`` losses of a record whose rows are written (each record reported once)."""
+    key = ("unsafe", name)
+    if key in reported or not record["kernel"]:
+        return []
+    reported.add(key)
+    return [_loss("unsafe_params", name, "%s %r %s; imported as etcd served it" % (field, value[:200], why))
+            for field, value, why in unsafe_fields(record)]
 
 
 def _record_losses(records, used, by_xname, by_mac, by_nid):

@@ -17,6 +17,9 @@ description:
     boot script by MAC, xname and NID.
   - Everything that cannot be carried over is reported as a loss. With O(strict=true) (the default) the
     module fails before writing anything unless every loss is accepted by kind or by name.
+  - A record whose params, kernel, initrd or image params would change the structure of the iPXE script (an
+    operator such as C(||), C(&&) or C(;), a C(#) comment, a newline) is carried over as etcd served it and
+    reported as the loss V(unsafe_params), naming the record, the field and the value.
   - Writes happen in one transaction; a failure leaves the database as it was. Unchanged input writes
     nothing and reports C(changed=false).
   - The conversion rules are documented in C(docs/import-rules.md) of the collection.
@@ -85,7 +88,7 @@ options:
     default: []
     choices: [cloud_init, global_cloud_init, unknown_mac_record, unknown_nid_record, unknown_xname_record,
               node_without_mac, tag_record, image_params_merged, kernel_missing, divergent_identities,
-              shadowed_record, undecodable_record]
+              shadowed_record, undecodable_record, unsafe_params]
   accept_losses:
     description: Record or node names whose losses are accepted (for example C(Global), C(nid100), C(x3000c0s4b0n0)).
     type: list
