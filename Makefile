@@ -24,7 +24,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export PATH := $(BUILD)/bin:$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean
+.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint
 
 help:
 	@echo "make demo   bring up the local lab and run the main job"
@@ -82,7 +82,7 @@ lab-site: deps
 	cd lab && $(PY) -m hpclab.site_lab
 
 # ---- the suite -------------------------------------------------------------------------------
-test: deps sanity units lint pytest molecule
+test: deps sanity units lint changelog-lint pytest molecule
 	@echo "make test: all stages passed"
 
 # ansible-test needs the collection at a physical .../ansible_collections/hpc_boot/bss path and
@@ -115,6 +115,22 @@ molecule: deps
 
 build: deps
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
+
+# ---- changelog (antsibull-changelog): every change adds a fragment under changelogs/fragments/ ----
+changelog-lint: deps
+	antsibull-changelog lint
+
+# CHANGELOG.md: the releases in changelogs/changelog.yaml; while the galaxy.yml version is not released
+# yet, the pending fragments are rendered as that version in a throwaway release (changelogs/ is restored).
+changelog: deps
+	@v=$$($(PY) -c "import yaml; print(yaml.safe_load(open('galaxy.yml'))['version'])"); \
+	if $(PY) -c "import sys, yaml; sys.exit('$$v' not in (yaml.safe_load(open('changelogs/changelog.yaml'))['releases'] or {}))"; then \
+	  antsibull-changelog generate; \
+	else \
+	  rm -rf $(BUILD)/changelogs.saved && mkdir -p $(BUILD) && cp -a changelogs $(BUILD)/changelogs.saved; \
+	  rc=0; antsibull-changelog release --version "$$v" || rc=$$?; \
+	  rm -rf changelogs && mv $(BUILD)/changelogs.saved changelogs; exit $$rc; \
+	fi
 
 clean:
 	rm -rf $(BUILD) tests/output
