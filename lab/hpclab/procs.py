@@ -195,21 +195,31 @@ def _started(service, proc, ready):
     return service
 
 
-def start_etcd(workdir=None, name="etcd"):
-    """Debian's etcd (3.4) on free client and peer ports."""
+def start_etcd(workdir=None, name="etcd", ssl_cert=None, ssl_key=None):
+    """Debian's etcd (3.4) on free client and peer ports.
+
+    With ``ssl_cert`` and ``ssl_key`` (PEM files) the client port serves TLS only (https); the
+    default is plain http, as the lab uses.
+    """
     binary = shutil.which("etcd") or "/usr/bin/etcd"
     workdir = workdir or make_workdir(name)
     client, peer = free_port(), free_port()
-    client_url = f"http://{LOOPBACK}:{client}"
+    client_url = f"{'https' if ssl_cert else 'http'}://{LOOPBACK}:{client}"
     peer_url = f"http://{LOOPBACK}:{peer}"
     argv = [binary, "--name", "lab", "--data-dir", os.path.join(workdir, "data"),
             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
             "--initial-cluster", f"lab={peer_url}", "--log-level", "warn"]
+    if ssl_cert:
+        if not ssl_key:
+            raise LabError("start_etcd: ssl_cert needs ssl_key")
+        argv += ["--cert-file", ssl_cert, "--key-file", ssl_key]
     env = dict(os.environ, ETCD_UNSUPPORTED_ARCH=os.environ.get("ETCD_UNSUPPORTED_ARCH", ""))
     proc, log = spawn(name, argv, workdir, env=env)
     service = Service(name, proc.pid, client, workdir, log,
                       {"url": client_url, "host": LOOPBACK, "peer_port": peer})
+    if ssl_cert:
+        return _started(service, proc, lambda: wait_for_tcp(client, proc=proc))
     return _started(service, proc, lambda: wait_for_http(f"{client_url}/health", proc=proc))
 
 

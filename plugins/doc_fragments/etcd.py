@@ -19,7 +19,10 @@ options:
     type: int
     default: 2379
   etcd_ca_cert:
-    description: CA certificate to verify etcd's TLS certificate. Setting it enables TLS.
+    description:
+      - CA certificate to verify etcd's TLS certificate. Setting it enables TLS, and etcd's certificate is then
+        always verified against this CA and its name against O(etcd_host); there is no unverified TLS mode.
+      - Without it the connection is plain text; a failure to reach an etcd that serves TLS says to set it.
     type: path
   etcd_client_cert:
     description: Client certificate for etcd TLS client authentication (with O(etcd_client_key)).

@@ -66,12 +66,23 @@ def connect(params):
             client.call_credentials = None
         client.status()
     except Exception as exc:  # etcd3 raises grpc errors of many types
-        raise EtcdSourceError("Failed to connect to etcd at %s: %s" % (where, describe(exc))) from exc
+        cause = describe(exc)
+        raise EtcdSourceError("Failed to connect to etcd at %s: %s%s" % (where, cause, _tls_advice(params, cause))) from exc
     return client
 
 
 def describe(exc):
-    """A one-line cause from etcd3/grpc exceptions (which often carry no message)."""
+    """A one-line cause from etcd3/grpc exceptions (which often carry no message). etcd3 raises its own
+    exception while handling grpc's, so grpc's details (a TLS handshake failure, say) are in the context."""
+    text = _details(exc) or type(exc).__name__
+    context = exc.__context__
+    cause = _details(context) if context is not None and callable(getattr(context, "details", None)) else None
+    if cause and cause not in text:
+        text = "%s (%s)" % (text, cause)
+    return text if len(text) <= 400 else text[:400] + "..."
+
+
+def _details(exc):
     details = getattr(exc, "details", None)
     if callable(details):
         try:
@@ -79,9 +90,22 @@ def describe(exc):
         except Exception:  # pylint: disable=broad-except
             text = None
         if text:
-            return text
+            return text.strip()
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return text.splitlines()[0] if text else None
+
+
+def _tls_advice(params, cause):
+    """What to set when the connection failed in a way TLS settings explain, else an empty string."""
+    lowered = cause.lower()
+    if params.get("etcd_ca_cert"):
+        if any(word in lowered for word in ("ssl", "tls", "handshake", "certificate", "verification")):
+            return ("; check that etcd_ca_cert (%s) is the CA that signed etcd's certificate and that etcd_host "
+                    "is a name or address in it" % params["etcd_ca_cert"])
+        return ""
+    if "connection failed" in lowered or "unavailable" in lowered or "socket closed" in lowered:
+        return "; if etcd serves TLS (https), set etcd_ca_cert to the CA that signed its certificate"
+    return ""
 
 
 def _range_end(prefix):
