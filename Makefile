@@ -24,7 +24,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export PATH := $(BUILD)/bin:$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint
+.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint ee
 
 help:
 	@echo "make demo   bring up the local lab and run the main job"
@@ -82,7 +82,7 @@ lab-site: deps
 	cd lab && $(PY) -m hpclab.site_lab
 
 # ---- the suite -------------------------------------------------------------------------------
-test: deps sanity units lint changelog-lint pytest molecule
+test: deps sanity units lint changelog-lint ee pytest molecule
 	@echo "make test: all stages passed"
 
 # ansible-test needs the collection at a physical .../ansible_collections/hpc_boot/bss path and
@@ -115,6 +115,11 @@ molecule: deps
 
 build: deps
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
+
+# Execution environment: ansible-builder create writes the build context to .build/ee/context (no container
+# engine needed; build the image there with podman/docker build). Checks meta/execution-environment.yml.
+ee: build
+	$(PY) .ci/tools/ee_context.py $(BUILD)/dist/hpc_boot-bss-$$($(PY) -c "import yaml; print(yaml.safe_load(open('galaxy.yml'))['version'])").tar.gz $(BUILD)/ee
 
 # ---- changelog (antsibull-changelog): every change adds a fragment under changelogs/fragments/ ----
 changelog-lint: deps
