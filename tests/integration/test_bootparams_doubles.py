@@ -1,4 +1,7 @@
-"""bootparams, bootparams_info, bootscript_info and service_info run for real against the BSS double, both backends.
+"""bootparams, bootparams_info, bootscript_info and service_info against the BSS double and the real upstream BSS.
+
+Every test runs once per BSS implementation (``bss_impl``: the lab's double, then upstream installed from the
+Go module proxy) and, where it says so, per backend.
 
 Every BSS is fronted by a recording proxy so the tests assert on the exact requests that reached it.
 Sequence: check, apply, check, apply — asserting ``changed``, the diff and the writes each time.
@@ -36,7 +39,7 @@ CHANGED_NODES = {
 
 
 @pytest.fixture(scope="module")
-def smd_service(golden_dir):
+def smd_service(golden_dir, bss_impl):  # pylint: disable=unused-argument  (every test here runs per bss_impl)
     from hpclab import smd
     service = smd.start_smd(os.path.join(golden_dir, "smd-nodes.json"))
     yield service
@@ -44,9 +47,14 @@ def smd_service(golden_dir):
 
 
 def _start_lab(request, backend, smd_service, name):
-    """A fresh BSS double of ``backend`` on an empty store behind a recording proxy, stopped at teardown."""
+    """A fresh BSS (``bss_impl``) of ``backend`` on an empty store behind a recording proxy, stopped at teardown."""
     from hpclab import procs
-    from hpclab.bss.launch import start_bss
+    from hpclab.bss import launch
+    impl = request.getfixturevalue("bss_impl")
+
+    def start_bss(*args, **kwargs):
+        return launch.start_bss(*args, impl=impl, **kwargs)
+
     if backend == "memory":
         service = start_bss(name + "-mem", "memory", smd_service.url)
     elif backend == "etcd":

@@ -16,7 +16,7 @@ from test_import_parity import fresh_db, http
 
 
 @pytest.fixture(scope="module")
-def twins(tmp_path_factory):
+def twins(tmp_path_factory, bss_impl):
     workdir = tmp_path_factory.mktemp("bssapi")
     etcd_server = procs.start_etcd()
     nodes = cluster.generate_nodes(60, seed=11)
@@ -25,8 +25,8 @@ def twins(tmp_path_factory):
     smd_service = smd.start_smd(str(path))
     services = [etcd_server, smd_service]
     try:
-        services.append(launch.start_bss("bss-mem-api", "memory", smd_service.url))
-        services.append(launch.start_bss("bss-etcd-api", "etcd", smd_service.url, etcd=etcd_server))
+        services.append(launch.start_bss("bss-mem-api", "memory", smd_service.url, impl=bss_impl))
+        services.append(launch.start_bss("bss-etcd-api", "etcd", smd_service.url, etcd=etcd_server, impl=bss_impl))
         for method, body in cluster.api_payloads(nodes, seed=11):
             for bss in services[2:]:
                 status, text = http(bss.url + "/boot/v1/bootparameters", method, body)

@@ -50,8 +50,8 @@ def identities(node):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, postgres_server):
-    """A private etcd (tests of other modules may empty the session one between these tests), SMD and etcd-mode BSS."""
+def lab(tmp_path_factory, postgres_server, bss_impl):
+    """Per BSS implementation (the double, then upstream): a private etcd (tests of other modules may empty the session one between these tests), SMD and etcd-mode BSS."""
     workdir = tmp_path_factory.mktemp("parity")
     etcd_server = procs.start_etcd()
     nodes = cluster.generate_nodes(NODE_COUNT, seed=4, no_endpoint_fraction=0.01)
@@ -60,7 +60,7 @@ def lab(tmp_path_factory, postgres_server):
     smd_service = smd.start_smd(str(nodes_path))
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
     client.delete_prefix("/")
-    etcd_bss = launch.start_bss("bss-etcd-parity", "etcd", smd_service.url, etcd=etcd_server)
+    etcd_bss = launch.start_bss("bss-etcd-parity", "etcd", smd_service.url, etcd=etcd_server, impl=bss_impl)
     services = [etcd_server, smd_service, etcd_bss]
     try:
         for method, body in cluster.api_payloads(nodes, seed=4):
@@ -68,7 +68,7 @@ def lab(tmp_path_factory, postgres_server):
             assert status in (200, 201), (method, body, status, text)
         cluster.load_etcd(client, cluster.etcd_records(nodes, seed=4, include_api_shapes=False))
         yield {"nodes": nodes, "nodes_path": str(nodes_path), "smd": smd_service, "etcd_bss": etcd_bss,
-               "etcd": etcd_server, "postgres": postgres_server, "services": services}
+               "etcd": etcd_server, "postgres": postgres_server, "services": services, "impl": bss_impl}
     finally:
         client.close()
         for service in reversed(services):
@@ -100,7 +100,7 @@ def test_every_node_boots_the_same_script_by_mac_xname_and_nid(lab):
     assert again["changed"] is False and not any(again["plan"].values())
     pg_service = procs.Service.from_dict(dict(lab["postgres"].to_dict(), owns_workdir=False,
                                               extra=dict(lab["postgres"].extra, dbname="parity_proof")))
-    pg_bss = launch.start_bss("bss-pg-parity", "postgres", lab["smd"].url, postgres=pg_service)
+    pg_bss = launch.start_bss("bss-pg-parity", "postgres", lab["smd"].url, postgres=pg_service, impl=lab["impl"])
     lab["services"].append(pg_bss)
     compared, kernel_scripts, mismatches = 0, 0, []
     for node in lab["nodes"]:

@@ -123,3 +123,42 @@ def test_data_owner_tells_our_import_from_foreign_rows(bss_database):
         with conn.transaction():
             bss_schema.record_import(conn, "etcd", 42, 1)
         assert bss_schema.inspect_schema(conn)["data_owner"] == "hpc_boot.bss"
+
+
+def _bss_init(conninfo, bss_impl, step):
+    """Run bss-init (the double or upstream's binary, bss_impl) against the database of ``conninfo``."""
+    import types
+    from hpclab.bss import launch
+    params = dict(item.split("=", 1) for item in conninfo.split())
+    target = types.SimpleNamespace(port=int(params["port"]), extra={
+        "host": params.get("host", "127.0.0.1"), "dbname": params["dbname"], "user": params["user"],
+        "password": params["password"]})
+    env = launch.bss_environment("postgres", "http://127.0.0.1:9", procs.free_port(), postgres=target)
+    workdir = procs.make_workdir("bss-init")
+    try:
+        return launch.run_bss_init(workdir, env, extra_env={"BSS_DBSTEP": str(step)}, impl=bss_impl)
+    finally:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_real_bss_init_and_the_schema_module_agree(bss_database, bss_impl):
+    """bss-init (upstream's own, and the double) installs a schema the module calls clean; the module's schema is
+    one bss-init leaves alone; bss-init's default of 2 steps on a second run is the downgrade the module catches."""
+    args = db_args(bss_database)
+    _bss_init(bss_database, bss_impl, 2)          # a first install runs every migration whatever the step says
+    assert migrations(bss_database) == [(3, False)]
+    assert sorted(tables(bss_database)) == sorted(ALL_TABLES + ["schema_migrations"])
+    clean = run_module(schema_module, args, check=True)
+    assert clean["changed"] is False and clean["condition"] == "clean" and clean["version"] == 3
+
+    _bss_init(bss_database, bss_impl, 2)          # upstream's SCHEMA_STEPS=2 on a second run goes down to 2
+    assert migrations(bss_database) == [(2, False)] and "endpoint_access" not in tables(bss_database)
+    refused = run_module(schema_module, args)
+    assert refused["failed"] and "bss-init" in refused["msg"] and "BSS_DBSTEP=3" in refused["msg"]
+    repaired = run_module(schema_module, dict(args, repair=True))
+    assert repaired["version"] == 3 and migrations(bss_database) == [(3, False)]
+
+    _bss_init(bss_database, bss_impl, 3)          # with the step the module tells users to set, bss-init is a no-op
+    assert migrations(bss_database) == [(3, False)] and "endpoint_access" in tables(bss_database)
+    assert run_module(schema_module, args, check=True)["changed"] is False
