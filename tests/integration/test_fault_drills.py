@@ -15,7 +15,6 @@ import types
 import uuid
 
 import etcd3
-import psycopg
 import pytest
 import requests
 

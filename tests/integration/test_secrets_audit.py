@@ -54,8 +54,9 @@ def secured(golden_dir, postgres_server):
             assert requests.put(bss.url + "/boot/v1/bootparameters", json=body, headers=auth, timeout=10).status_code == 200
         procs.psql(postgres_server, "CREATE ROLE %s LOGIN PASSWORD '%s'" % (role, SECRETS["db"]))
         procs.psql(postgres_server, "CREATE DATABASE %s OWNER %s" % (dbname, role))
-        yield {"etcd": etcd, "smd": smd, "bss": bss, "db": {"db_host": "127.0.0.1", "db_port": postgres_server.port,
-                                                           "db_name": dbname, "db_user": role, "db_sslmode": "disable"}}
+        db = {"db_host": "127.0.0.1", "db_port": postgres_server.port, "db_name": dbname, "db_user": role,
+              "db_sslmode": "disable"}
+        yield {"etcd": etcd, "smd": smd, "bss": bss, "db": db}
     finally:
         for service in reversed(started):
             service.stop()
