@@ -229,9 +229,12 @@ def current_nodes(entries):
     nodes = {}
     cloud_init = set()
     images = []
-    for entry in entries or []:
+    if entries is not None and not isinstance(entries, list):
+        raise BootParamsError("BSS answered %.80r, not a list of boot parameters" % (entries,))
+    for index, entry in enumerate(entries or []):
         if not isinstance(entry, dict):
             continue
+        _check_answer(index, entry)
         labels = [h for h in entry.get("hosts") or [] if h]
         labels += [m.lower() if MAC_RE.match(m) else m for m in entry.get("macs") or [] if m]
         labels += [nid_label(n) for n in entry.get("nids") or [] if isinstance(n, int) and n]
@@ -248,6 +251,25 @@ def current_nodes(entries):
         if has_cloud_init(entry):
             cloud_init.update(labels)
     return nodes, cloud_init, images
+
+
+def _check_answer(index, entry):
+    """One entry of a BSS answer has BootParams' JSON types (bss-spec 1.1), or a BootParamsError naming the field."""
+    where = "BSS answer entry %d" % index
+    for field in ("kernel", "initrd", "params"):
+        if entry.get(field) is not None and not isinstance(entry[field], str):
+            _fail(where, field, entry[field], "is not a string")
+    for field, kind in (("hosts", str), ("macs", str), ("nids", int)):
+        value = entry.get(field)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(item, kind) and not isinstance(item, bool) for item in value)):
+            _fail(where, field, value, "is not a list of %s" % ("integers" if kind is int else "strings"))
+    data = entry.get("cloud-init")
+    if data is not None and not isinstance(data, dict):
+        _fail(where, "cloud-init", data, "is not an object")
+    for field in ("meta-data", "user-data", "phone-home"):
+        if (data or {}).get(field) is not None and not isinstance(data[field], dict):
+            _fail(where, "cloud-init." + field, data[field], "is not an object")
 
 
 def config_dict(config):

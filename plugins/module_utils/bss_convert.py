@@ -88,10 +88,20 @@ def group_description(kernel, initrd, params):
     return "Boot group for nodes with kernel=%s initrd=%s params=%s" % (go_quote(kernel), go_quote(initrd), go_quote(params))
 
 
+def _go_bytes(text):
+    """The bytes of a Go string: raw bytes read from etcd come back (surrogateescape); a lone surrogate that JSON
+    decoding made is U+FFFD, as Go's JSON decoder makes it."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF and not 0xDC80 <= ord(char) <= 0xDCFF else char
+                       for char in text).encode("utf-8", "surrogateescape")
+
+
 def bss_image_hash(path):
     """FNV-1a-64 of the image string, as etcd-mode BSS names ``/kernel/<h>`` and ``/initrd/<h>``."""
     value = 0xCBF29CE484222325
-    for byte in path.encode("utf-8"):
+    for byte in _go_bytes(path):
         value ^= byte
         value = (value * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return "%016x" % value
@@ -116,9 +126,23 @@ def decode_image(raw):
         data = json.loads(raw)
     except (TypeError, ValueError):
         return "", ""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or any(not isinstance(data.get(field) or "", str) for field in ("path", "params")):
         return "", ""
-    return str(data.get("path") or ""), str(data.get("params") or "")
+    return data.get("path") or "", data.get("params") or ""
+
+
+def _mistyped_field(data):
+    """``(field, value)`` of a BootDataStore field whose JSON type Go's decoder refuses (the record is unusable)."""
+    for field in ("params", "kernel", "initrd"):
+        if data.get(field) is not None and not isinstance(data[field], str):
+            return field, data[field]
+    cloud_init = data.get("cloud-init")
+    if cloud_init is not None and not isinstance(cloud_init, dict):
+        return "cloud-init", cloud_init
+    for field in ("meta-data", "user-data", "phone-home"):
+        if (cloud_init or {}).get(field) is not None and not isinstance(cloud_init[field], dict):
+            return "cloud-init." + field, cloud_init[field]
+    return None
 
 
 def resolve_records(params, kernels, initrds):
@@ -138,6 +162,10 @@ def resolve_records(params, kernels, initrds):
             continue
         if not isinstance(data, dict):
             losses.append(_loss("undecodable_record", name, "value is not a JSON object"))
+            continue
+        mistyped = _mistyped_field(data)
+        if mistyped:
+            losses.append(_loss("undecodable_record", name, "%s is %.80r: BSS cannot decode the record" % mistyped))
             continue
         kernel_key = str(data.get("kernel") or "")
         initrd_key = str(data.get("initrd") or "")
@@ -414,20 +442,24 @@ def kvs_from_bss_api(entries, history=None):
     pointing at ``/kernel/<hash>``/``/initrd/<hash>``; image-only entries carry the image params.
     """
     kvs = {}
-    for entry in entries or []:
+    for index, entry in enumerate(_api_list(entries, "GET /boot/v1/bootparameters")):
         if not isinstance(entry, dict):
             continue
-        kernel, initrd = entry.get("kernel") or "", entry.get("initrd") or ""
-        hosts = entry.get("hosts") or []
+        where = "GET /boot/v1/bootparameters entry %d" % index
+        kernel, initrd = _api_text(entry, "kernel", where), _api_text(entry, "initrd", where)
+        params = _api_text(entry, "params", where)
+        hosts = _api_list(entry.get("hosts"), where + " hosts")
+        if not all(isinstance(host, str) and host for host in hosts):
+            raise ConversionError("%s: hosts %.80r holds a name that is not a non-empty string" % (where, hosts))
         if not hosts and (kernel or initrd):
             for prefix, path in (("/kernel/", kernel), ("/initrd/", initrd)):
                 if path:
                     value = {"path": path}
-                    if entry.get("params"):
-                        value["params"] = entry["params"]
+                    if params:
+                        value["params"] = params
                     kvs[prefix + bss_image_hash(path)] = json.dumps(value)
             continue
-        record = {"params": entry.get("params") or ""}
+        record = {"params": params}
         for prefix, path in (("/kernel/", kernel), ("/initrd/", initrd)):
             if path:
                 key = prefix + bss_image_hash(path)
@@ -436,7 +468,29 @@ def kvs_from_bss_api(entries, history=None):
         record["cloud-init"] = entry.get("cloud-init") or {}
         for host in hosts:
             kvs["/params/" + host] = json.dumps(record)
-    for access in history or []:
+    for access in _api_list(history, "GET /boot/v1/endpoint-history"):
         if isinstance(access, dict) and access.get("endpoint"):
-            kvs["/endpoint-access/%s/%s" % (access.get("name") or "", access["endpoint"])] = str(access.get("last_epoch") or 0)
+            where = "GET /boot/v1/endpoint-history entry"
+            name, endpoint = _api_text(access, "name", where), _api_text(access, "endpoint", where)
+            epoch = access.get("last_epoch") or 0
+            if not isinstance(epoch, int) or isinstance(epoch, bool):
+                raise ConversionError("%s of %s: last_epoch %.80r is not an integer" % (where, name, epoch))
+            kvs["/endpoint-access/%s/%s" % (name, endpoint)] = str(epoch)
     return kvs
+
+
+def _api_list(value, what):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConversionError("%s is not a list: %.80r" % (what, value))
+    return value
+
+
+def _api_text(entry, field, where):
+    value = entry.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConversionError("%s: %s %.80r is not a string" % (where, field, value))
+    return value

@@ -43,38 +43,63 @@ def _add_macs(target, values):
             target.append(mac)
 
 
+def _text(xname, field, value):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SmdSourceError("SMD node '%s' has a %s that is not a string: %.80r" % (xname, field, value))
+    return value
+
+
+def _list(value, what):
+    """A JSON list from SMD (None: empty); anything else is an error naming what it is."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SmdSourceError("SMD %s is not a list: %.80r" % (what, value))
+    return value
+
+
 def _node(xname, nid, role, subrole, state, macs, endpoint_enabled):
     if not isinstance(xname, str) or not xname:
-        raise SmdSourceError("SMD node has no xname (ID): %r" % (xname,))
+        raise SmdSourceError("SMD node has no xname (ID): %.80r" % (xname,))
     try:
         nid = int(nid or 0)
-    except (TypeError, ValueError) as exc:
-        raise SmdSourceError("SMD node '%s' has a NID that is not a number: %r" % (xname, nid)) from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SmdSourceError("SMD node '%s' has a NID that is not a number: %.80r" % (xname, nid)) from exc
     result = []
-    _add_macs(result, macs)
-    return {"xname": xname, "nid": nid, "macs": result, "role": role or "", "subrole": subrole or "",
-            "state": state or "", "endpoint_enabled": bool(endpoint_enabled)}
+    _add_macs(result, [macs] if isinstance(macs, str) else _list(macs, "MAC list of node '%s'" % xname))
+    return {"xname": xname, "nid": nid, "macs": result, "role": _text(xname, "role", role),
+            "subrole": _text(xname, "subrole", subrole), "state": _text(xname, "state", state),
+            "endpoint_enabled": bool(endpoint_enabled)}
+
+
+def _by_id(entries, field):
+    """Objects of a list keyed by their string ``field`` (others are not SMD objects of this kind)."""
+    keyed = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get(field), str):
+            keyed.setdefault(entry[field], []).append(entry)
+    return keyed
 
 
 def nodes_from_hsm(components, endpoints, interfaces):
     """Build nodes from HSM v2 ``State/Components``, ``Inventory/ComponentEndpoints`` and ``EthernetInterfaces``."""
-    by_endpoint = {ep.get("ID"): ep for ep in endpoints or [] if isinstance(ep, dict)}
-    by_component = {}
-    for iface in interfaces or []:
-        if isinstance(iface, dict):
-            by_component.setdefault(iface.get("ComponentID"), []).append(iface.get("MACAddress"))
+    by_endpoint = {key: found[-1] for key, found in _by_id(_list(endpoints, "ComponentEndpoints"), "ID").items()}
+    by_component = _by_id(_list(interfaces, "EthernetInterfaces"), "ComponentID")
     nodes = []
-    for comp in components or []:
+    for comp in _list(components, "Components"):
         if not isinstance(comp, dict) or comp.get("Type", "Node") != "Node":
             continue
         xname = comp.get("ID")
-        endpoint = by_endpoint.get(xname)
+        endpoint = by_endpoint.get(xname) if isinstance(xname, str) else None
         macs = []
         if endpoint:
             macs.append(endpoint.get("MACAddr"))
-            nic_info = (endpoint.get("RedfishSystemInfo") or {}).get("EthernetNICInfo") or []
-            macs.extend(nic.get("MACAddress") for nic in nic_info if isinstance(nic, dict))
-        macs.extend(by_component.get(xname, []))
+            system = endpoint.get("RedfishSystemInfo") or {}
+            nic_info = (system.get("EthernetNICInfo") if isinstance(system, dict) else None) or []
+            macs.extend(nic.get("MACAddress") for nic in _list(nic_info, "EthernetNICInfo of '%s'" % xname) if isinstance(nic, dict))
+        macs.extend(iface.get("MACAddress") for iface in (by_component.get(xname, []) if isinstance(xname, str) else []))
         enabled = endpoint is not None and endpoint.get("Enabled", True) is not False
         nodes.append(_node(xname, comp.get("NID"), comp.get("Role"), comp.get("SubRole"), comp.get("State"), macs, enabled))
     return nodes
@@ -93,12 +118,12 @@ def nodes_from_export(data):
             return nodes_from_hsm(components, endpoints, data.get("EthernetInterfaces") or [])
         # BSS's own SMD cache file (HSM_URL=file://...): components carry MAC and EndpointEnabled
         return [_node(c.get("ID"), c.get("NID"), c.get("Role"), c.get("SubRole"), c.get("State"),
-                      c.get("MAC") or [], c.get("EndpointEnabled", False)) for c in components if isinstance(c, dict)]
+                      c.get("MAC") or [], c.get("EndpointEnabled", False)) for c in _list(components, "Components") if isinstance(c, dict)]
     if isinstance(data, list):
         nodes = []
         for entry in data:
             if not isinstance(entry, dict):
-                raise SmdSourceError("SMD export entry is not an object: %r" % (entry,))
+                raise SmdSourceError("SMD export entry is not an object: %.80r" % (entry,))
             macs = entry.get("macs") or ([entry["mac"]] if entry.get("mac") else [])
             enabled = entry.get("endpoint", True) and entry.get("endpoint_enabled", True)
             nodes.append(_node(entry.get("xname"), entry.get("nid"), entry.get("role"), entry.get("subrole"),
