@@ -2,7 +2,8 @@
 
 ``mode="before"``: the failed PUT never reaches BSS (BSS wrote nothing). ``mode="after"``: the PUT is
 forwarded and BSS's answer is replaced by 500 (BSS wrote, the client cannot know). ``every=0`` turns
-the faults off. It binds 127.0.0.1 on a free port and runs in a thread of the test process.
+the faults off. ``before_put(n)``, if set, runs before the n-th PUT (from 1) is handled, e.g. to stop
+a database under BSS. It binds 127.0.0.1 on a free port and runs in a thread of the test process.
 """
 
 import http.client
@@ -18,6 +19,7 @@ class FaultProxy(object):
         parsed = urllib.parse.urlparse(upstream_url)
         self.upstream = (parsed.hostname, parsed.port)
         self.every, self.mode = every, mode
+        self.before_put = None
         self.puts = []  # (body bytes, status the client got, whether BSS received it)
         self.lock = threading.Lock()
         proxy = self
@@ -43,7 +45,10 @@ class FaultProxy(object):
                 fail = False
                 if self.command == "PUT":
                     with proxy.lock:
-                        fail = bool(proxy.every) and (len(proxy.puts) + 1) % proxy.every == 0
+                        number = len(proxy.puts) + 1
+                        fail = bool(proxy.every) and number % proxy.every == 0
+                        if proxy.before_put is not None:
+                            proxy.before_put(number)
                 if fail and proxy.mode == "before":
                     self._record(raw, 500, False)
                     return self._answer(500, [("Content-Type", "text/plain")], b"injected fault\n")

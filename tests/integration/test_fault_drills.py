@@ -213,3 +213,49 @@ def test_etcd_compacted_past_the_backup_revision_before_the_delta_sync(etcd_serv
     finally:
         client.close()
         procs.psql(postgres_server, "DROP DATABASE IF EXISTS drill_compacted WITH (FORCE)")
+
+
+def test_postgres_restarted_during_a_bootparams_apply_of_1000_nodes(golden_smd, etcd_server, request):
+    """PostgreSQL stops under BSS at the 300th PUT of 1,000 and comes back; the apply fails clearly, no node
+    is half-written, and the rerun against the restarted database completes."""
+    from hpclab.bss.launch import start_bss  # pylint: disable=import-outside-toplevel
+    from test_import_faults import restart_postgres  # pylint: disable=import-outside-toplevel
+    count = 1000
+    database = {"service": procs.start_postgres(name="postgres-drill")}
+    request.addfinalizer(lambda: database["service"].stop())
+    bss = start_bss("bss-drill-1000", "postgres", golden_smd.url, postgres=database["service"])
+    request.addfinalizer(bss.stop)
+    macs = ["02:00:00:%02x:%02x:%02x" % (3, i // 256, i % 256) for i in range(count)]
+    assert requests.put(bss.url + "/boot/v1/bootparameters", json=dict(OLD, macs=macs), timeout=60).status_code == 200
+    etcd_before = etcd_state(etcd_server.port)
+    declarations = [dict(new_config(i), macs=[m]) for i, m in enumerate(macs)]
+
+    def stop_database(number):
+        if number == 300:
+            database["service"].stop(keep_workdir=True)
+
+    proxy = FaultProxy(bss.url, every=0)
+    proxy.before_put = stop_database
+    try:
+        failed = run_module(bootparams, {"url": proxy.url, "declarations": declarations, "retries": 0})
+        assert failed["failed"] is True and "PUT" in failed["msg"], failed.get("msg")
+        assert 299 <= len(failed["requests"]) < count
+        database["service"] = restart_postgres(database["service"])
+        after = served(bss.url)
+        fresh = [i for i, m in enumerate(macs) if after[m] == as_tuple(new_config(i))]
+        assert all(after[m] == as_tuple(OLD) for i, m in enumerate(macs) if i not in set(fresh)), "no node half-written"
+        assert 299 <= len(fresh) <= 300
+        assert etcd_state(etcd_server.port) == etcd_before, "etcd as before"
+
+        proxy.before_put = None
+        proxy.puts.clear()
+        rerun = run_module(bootparams, {"url": proxy.url, "declarations": declarations})
+        assert rerun["changed"] is True and not rerun.get("failed"), rerun.get("msg")
+        assert len(proxy.puts) == count - len(fresh), "the rerun writes only what the first run did not"
+        final = served(bss.url)
+        assert all(final[m] == as_tuple(new_config(i)) for i, m in enumerate(macs))
+        proxy.puts.clear()
+        assert run_module(bootparams, {"url": proxy.url, "declarations": declarations})["changed"] is False
+        assert proxy.puts == []
+    finally:
+        proxy.stop()
