@@ -28,6 +28,9 @@ options:
       - Boot parameters, each a mapping with the keys of an ochami/BSS C(BootParams) payload.
       - C(kernel) (required when O(state=present)) and C(initrd) are http(s) or s3 URLs or paths, never inline data.
       - C(params) is one line of kernel parameters without control characters; runs of spaces collapse to one.
+        BSS puts it on the iPXE C(kernel) line before C(|| goto boot_retry), so a word that iPXE reads as an operator
+        (C(||), C(&&), C(;)) or that starts a comment (C(#...)) is refused, as is a C(kernel) or C(initrd) starting
+        with C(-). Settings such as C(${SPIRE_JOIN_TOKEN}) and C(;) or C(#) inside a word (C(ds=nocloud-net;s=...)) are fine.
       - C(macs) (colon form, any case, stored lower case), C(hosts) (node xnames, or in etcd mode tag names such as C(Default)) and
         C(nids) (positive integers) select the nodes; at least one is required.
     type: list
