@@ -24,7 +24,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export PATH := $(BUILD)/bin:$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint ee
+.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint ee docs docs-lint
 
 help:
 	@echo "make demo   bring up the local lab and run the main job"
@@ -82,7 +82,7 @@ lab-site: deps
 	cd lab && $(PY) -m hpclab.site_lab
 
 # ---- the suite -------------------------------------------------------------------------------
-test: deps sanity units lint changelog-lint ee pytest molecule
+test: deps sanity units lint changelog-lint docs-lint ee pytest molecule
 	@echo "make test: all stages passed"
 
 # ansible-test needs the collection at a physical .../ansible_collections/hpc_boot/bss path and
@@ -120,6 +120,14 @@ build: deps
 # engine needed; build the image there with podman/docker build). Checks meta/execution-environment.yml.
 ee: build
 	$(PY) .ci/tools/ee_context.py $(BUILD)/dist/hpc_boot-bss-$$($(PY) -c "import yaml; print(yaml.safe_load(open('galaxy.yml'))['version'])").tar.gz $(BUILD)/ee
+
+# ---- collection docs (antsibull-docs): the lint runs in make test; `make docs` renders the module, plugin
+# and role docs to HTML in .build/docs/build/html (offline: see .ci/tools/docs_site.py) ----
+docs-lint: deps
+	antsibull-docs lint-collection-docs --plugin-docs .
+
+docs: deps
+	$(PY) .ci/tools/docs_site.py $(BUILD)/docs
 
 # ---- changelog (antsibull-changelog): every change adds a fragment under changelogs/fragments/ ----
 changelog-lint: deps

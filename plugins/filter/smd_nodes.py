@@ -13,7 +13,7 @@ author:
 description:
   - Joins the answers of SMD's C(/hsm/v2/State/Components) and C(/hsm/v2/Inventory/EthernetInterfaces) into one entry per node,
     sorted by NID, with MACs in lower-case colon form (the first is the boot MAC).
-  - The same mapping as the M(hpc_boot.bss.smd) inventory plugin.
+  - The same mapping as the P(hpc_boot.bss.smd#inventory) inventory plugin.
 options:
   _input:
     description: The JSON answer of C(State/Components) (an object with C(Components), or a list).
