@@ -80,6 +80,16 @@ def problem_detail(response):
     return response.reason or "no response body"
 
 
+def auth_refusal(base_url, method, path, status, detail, had_token):
+    """The message for a 401/403 from BSS: names the service, its answer and what to do; never the token."""
+    if had_token:
+        hint = ("the token was refused (expired, signed by a key BSS does not trust, or missing the sub/iss/aud "
+                "claims): get a new token")
+    else:
+        hint = "no token was sent: set the token option, or <CLUSTER>_ACCESS_TOKEN with the cluster option"
+    return "BSS at %s refused %s %s with HTTP %d (%s); %s" % (base_url, method, path, status, detail, hint)
+
+
 class BssClient(object):
     """Talks to one BSS instance. Construction does no network I/O."""
 
@@ -129,6 +139,10 @@ class BssClient(object):
             if response.status_code in expect or response.status_code in allow:
                 return response
             detail = problem_detail(response)
+            if response.status_code in (401, 403):
+                raise BssApiError(auth_refusal(self.base_url, method, path, response.status_code, detail,
+                                               "Authorization" in self.session.headers),
+                                  method, path, response.status_code, detail)
             raise BssApiError("%s %s%s returned HTTP %d: %s" % (method, self.base_url, path, response.status_code, detail),
                               method, path, response.status_code, detail)
         raise BssApiError("%s %s%s: no attempt made" % (method, self.base_url, path), method, path)  # pragma: no cover

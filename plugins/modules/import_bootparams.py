@@ -192,9 +192,10 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import fetch_url
 
-from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, etcd_source, pg_connection, pg_rows, smd_source
+from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_client, bss_convert, etcd_source, pg_connection, pg_rows, smd_source
 
 
 MAX_LISTED_LOSSES = 200
@@ -213,6 +214,10 @@ def read_bss_api(module):
     bodies = []
     for path in ("/boot/v1/bootparameters", "/boot/v1/endpoint-history"):
         response, info = fetch_url(module, base + path, headers=headers, timeout=60)
+        if info["status"] in (401, 403):
+            detail = to_text(info.get("body") or info.get("msg", "")).strip()[:200]
+            raise BootImportError(bss_client.auth_refusal(base, "GET", path, info["status"], detail,
+                                                          bool(params["bss_token"])))
         if info["status"] != 200:
             raise BootImportError("Failed to read BSS %s: HTTP %s %s" % (base + path, info["status"], info.get("msg", "")))
         try:

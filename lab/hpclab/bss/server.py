@@ -13,7 +13,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from hpclab.bss import endpoints
+from hpclab.bss import endpoints, jwt_auth
 from hpclab.bss.config import Settings, SettingsError
 from hpclab.bss.etcd_store import EtcdBackend, StoreError
 from hpclab.bss.gotext import go_json
@@ -49,6 +49,8 @@ class BSSApp:
 
     def __init__(self, settings, smd, backend):
         self.settings = settings
+        # BSS_JWKS_URL: real JWT checks against the fetched key set (as upstream); else HPCLAB_BSS_TOKEN, a static token
+        self.key_set = jwt_auth.KeySet.fetch(settings.jwks_url) if settings.jwks_url else None
         self.smd = smd
         self.backend = backend
         self.routes = {
@@ -76,7 +78,8 @@ class BSSApp:
         if route is None:
             return not_found_page()
         methods, handler = route
-        if path == "/boot/v1/bootparameters" and self.settings.bearer_token:  # auth middleware runs first
+        if path in ("/boot/v1/bootparameters", "/boot/v1") and (self.settings.bearer_token or self.key_set):
+            # auth middleware runs first
             denied = self._check_token(req)
             if denied is not None:
                 return denied
@@ -97,6 +100,9 @@ class BSSApp:
                 key, _equals, value = part.strip().partition("=")
                 if key == "jwt":
                     token = value
+        if self.key_set is not None:
+            refusal = self.key_set.check(token)
+            return None if refusal is None else Response(401, refusal + "\n", "text/plain; charset=utf-8")
         if not token:
             return Response(401, "no token found\n", "text/plain; charset=utf-8")
         if token != self.settings.bearer_token:

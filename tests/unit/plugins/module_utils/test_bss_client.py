@@ -84,9 +84,20 @@ def test_problem_detail_is_the_message():
 
 
 def test_plain_text_errors_are_kept():
-    bss, _session = client([FakeResponse(401, "no token found\n", "text/plain; charset=utf-8")])
-    with pytest.raises(bss_client.BssApiError, match="HTTP 401: no token found$"):
+    bss, _session = client([FakeResponse(500, "boom\n", "text/plain; charset=utf-8")])
+    with pytest.raises(bss_client.BssApiError, match="HTTP 500: boom$"):
         bss.list_bootparams()
+
+
+def test_refused_token_names_bss_its_answer_and_what_to_do():
+    bss, _session = client([FakeResponse(401, "no token found\n", "text/plain; charset=utf-8")])
+    with pytest.raises(bss_client.BssApiError, match=r"^BSS at .* refused GET /boot/v1/bootparameters with HTTP 401 "
+                                                     r"\(no token found\); no token was sent"):
+        bss.list_bootparams()
+    bss, _session = client([FakeResponse(401, "token is expired\n", "text/plain; charset=utf-8")], token="a.b.c")
+    with pytest.raises(bss_client.BssApiError, match=r"HTTP 401 \(token is expired\); the token was refused") as caught:
+        bss.list_bootparams()
+    assert "a.b.c" not in str(caught.value)
 
 
 def test_token_goes_in_a_header_only():
