@@ -74,7 +74,7 @@ def use_controller_python(path, host_vars):
         yaml.safe_dump(data, handle, sort_keys=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def installed(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("installed"))
     state_dir = procs.make_workdir("e2e-installed")
@@ -110,31 +110,28 @@ def run(installed, *argv):
     return result
 
 
-def test_the_user_shell_has_a_broken_python3_and_only_the_installed_collection(installed):
+def test_installed_tarball_runs_the_cutover_dry_run_and_the_site_from_outside_the_checkout(installed):
+    # One test, one lab (under xdist, separate tests could each build a lab of their own).
     probe = subprocess.run(["python3", "-c", "print(1)"], env=installed["env"], capture_output=True, text=True,
                            check=False)
-    assert probe.returncode == 127 and "command not found" in probe.stderr
+    assert probe.returncode == 127 and "command not found" in probe.stderr, "the user's python3 is broken"
     listing = subprocess.run([os.path.join(VENV_BIN, "ansible-galaxy"), "collection", "list", "hpc_boot.bss"],
                              cwd=installed["cwd"], env=installed["env"], capture_output=True, text=True, check=True)
     assert os.path.dirname(os.path.dirname(os.path.dirname(installed["collection"]))) in listing.stdout
-    assert REPO not in listing.stdout
+    assert REPO not in listing.stdout, "only the installed copy is on the collections path"
     for unwanted in ("tests", "lab", "bench", "extensions", "Makefile", "requirements-test.txt"):
         assert not os.path.exists(os.path.join(installed["collection"], unwanted)), unwanted
 
-
-def test_installed_cutover_dry_run_shows_the_plan_and_changes_nothing(installed):
-    result = run(installed, "-i", installed["cutover"]["inventory"], "hpc_boot.bss.cutover", "--check")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "import would convert" in result.stdout and "rollout would freeze" in result.stdout
-    assert "losses by kind" in result.stdout
+    dry = run(installed, "-i", installed["cutover"]["inventory"], "hpc_boot.bss.cutover", "--check")
+    assert dry.returncode == 0, dry.stdout[-4000:] + dry.stderr[-2000:]
+    assert "import would convert" in dry.stdout and "rollout would freeze" in dry.stdout
+    assert "losses by kind" in dry.stdout
     assert not os.path.exists(os.path.join(installed["cutover"]["state_dir"], "state.json")), "check mode writes no state"
 
-
-def test_installed_site_playbook_converges_and_nodes_boot_their_group(installed):
-    # After the dry run: it wrote nothing, so the site can adopt the lab's PostgreSQL.
-    result = run(installed, "-i", installed["site"]["inventory"], "hpc_boot.bss.site")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert recap(result.stdout)["localhost"]["changed"] > 0
+    # The dry run wrote nothing, so the site can adopt the lab's PostgreSQL.
+    site = run(installed, "-i", installed["site"]["inventory"], "hpc_boot.bss.site")
+    assert site.returncode == 0, site.stdout[-4000:] + site.stderr[-2000:]
+    assert recap(site.stdout)["localhost"]["changed"] > 0
     checked, problems = site_lab.node_mismatches(installed["site"])
     assert problems == []
     assert checked >= 2 * 13, "every compute and login node was checked by MAC and by xname"
