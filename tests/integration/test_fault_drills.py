@@ -222,7 +222,11 @@ def test_postgres_restarted_during_a_bootparams_apply_of_1000_nodes(golden_smd, 
     from test_import_faults import restart_postgres  # pylint: disable=import-outside-toplevel
     count = 1000
     database = {"service": procs.start_postgres(name="postgres-drill")}
-    request.addfinalizer(lambda: database["service"].stop())
+
+    def stop_current_database():  # the service object changes when the database is restarted
+        database["service"].stop()
+
+    request.addfinalizer(stop_current_database)
     bss = start_bss("bss-drill-1000", "postgres", golden_smd.url, postgres=database["service"])
     request.addfinalizer(bss.stop)
     macs = ["02:00:00:%02x:%02x:%02x" % (3, i // 256, i % 256) for i in range(count)]
