@@ -108,26 +108,42 @@ def _tls_advice(params, cause):
     return ""
 
 
+PAGE_SIZE = 5000
+
+
 def _range_end(prefix):
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def read_bss_keys(client, revision=None, keys_only=False):
-    """``(kvs, revision, mod_revisions)`` for every BSS key at one revision (the current one by default)."""
+def read_bss_keys(client, revision=None, keys_only=False, page_size=PAGE_SIZE):
+    """``(kvs, revision, mod_revisions)`` for every BSS key at one revision (the current one by default).
+
+    Keys are read in pages of ``page_size`` at that one revision, so at no time is a whole prefix held
+    twice (as etcd's answer and as decoded text): at 100,000 nodes that was over 100 MB.
+    """
     kvs = {}
     mod_revisions = {}
     try:
         for prefix in BSS_PREFIXES:
-            kwargs = {"keys_only": keys_only}
-            if revision is not None:
-                kwargs["revision"] = revision
-            response = client.get_range_response(prefix, _range_end(prefix), **kwargs)
-            if revision is None:
-                revision = response.header.revision
-            for item in response.kvs:
-                key = item.key.decode("utf-8", "surrogateescape")
-                kvs[key] = "" if keys_only else item.value.decode("utf-8", "surrogateescape")
-                mod_revisions[key] = item.mod_revision
+            start, end = prefix, _range_end(prefix)
+            while True:
+                kwargs = {"keys_only": keys_only, "limit": page_size}
+                if revision is not None:
+                    kwargs["revision"] = revision
+                response = client.get_range_response(start, end, **kwargs)
+                if revision is None:
+                    revision = response.header.revision
+                last = None
+                for item in response.kvs:
+                    last = item.key
+                    key = last.decode("utf-8", "surrogateescape")
+                    kvs[key] = "" if keys_only else item.value.decode("utf-8", "surrogateescape")
+                    mod_revisions[key] = item.mod_revision
+                more = response.more and last is not None
+                del response
+                if not more:
+                    break
+                start = last + b"\0"   # the next key after the last one read
     except Exception as exc:  # grpc errors
         cause = describe(exc)
         if "compacted" in cause:

@@ -291,7 +291,16 @@ def run_import(module):
     lap("read_smd")
     if not smd_nodes:
         raise BootImportError("SMD knows no nodes: refusing to import (check smd_url/smd_export)")
-    conversion = bss_convert.convert(*bss_convert.split_etcd_keys(kvs), smd_nodes=smd_nodes)
+    # Hold the key space once: split it, drop the flat copy, and drop the raw records once converted.
+    params_kvs, kernels, initrds, access = bss_convert.split_etcd_keys(kvs)
+    del kvs
+    pointers = None
+    if changed_keys is not None:
+        records, _losses = bss_convert.resolve_records(params_kvs, kernels, initrds)
+        pointers = {name: {rec["kernel_key"], rec["initrd_key"]} for name, rec in records.items()}
+        del records
+    conversion = bss_convert.convert(params_kvs, kernels, initrds, access, smd_nodes=smd_nodes)
+    del params_kvs, kernels, initrds, access
     lap("convert")
     scope = None
     losses = conversion["losses"]
@@ -300,8 +309,6 @@ def run_import(module):
     if params["loss_report"]:
         _write_loss_report(params["loss_report"], revision, losses)
     if changed_keys is not None:
-        records, _losses = bss_convert.resolve_records(*bss_convert.split_etcd_keys(kvs)[:3])
-        pointers = {name: {rec["kernel_key"], rec["initrd_key"]} for name, rec in records.items()}
         affected = bss_convert.affected_nodes(smd_nodes, changed_keys, pointers)
         scope = pg_rows.scope_of(smd_nodes, affected)
         result["affected_nodes"] = len(affected)
