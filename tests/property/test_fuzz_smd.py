@@ -25,9 +25,29 @@ def listed(fields, key=None):
     return st.one_of(*shapes)
 
 
-payloads = st.fixed_dictionaries({"components": listed(COMPONENT, "Components"),
-                                  "interfaces": listed(INTERFACE, "EthernetInterfaces"),
-                                  "memberships": listed(MEMBERSHIP)})
+XNAMES = st.sampled_from(["x3000c0s1b0n0", "x3000c0s1b0n1", "x3000c0s2b0n0", "x3000c0s1b0"])
+MACS = st.one_of(st.sampled_from(["a4:bf:01:3e:1f:a0", "A4-BF-01-3E-1F-A1", "a4bf013e1fa2", "ff:ff:ff:ff:ff:ff", "Not Available", ""]),
+                 LOOKALIKE)
+NAMES = st.one_of(st.sampled_from(["Compute", "Application", "UAN", "Ready", "Off", "x86_64", ""]), st.none(), st.text(max_size=4))
+good_components = st.lists(st.fixed_dictionaries(
+    {"ID": XNAMES, "Type": st.sampled_from(["Node", "Node", "NodeBMC"])},
+    optional={"NID": st.integers(min_value=0, max_value=2**33), "Role": NAMES, "SubRole": NAMES, "State": NAMES,
+              "Enabled": st.booleans(), "Arch": NAMES}), max_size=4)
+good_interfaces = st.lists(st.fixed_dictionaries(
+    {"ComponentID": XNAMES, "MACAddress": MACS},
+    optional={"IPAddresses": st.lists(st.one_of(st.fixed_dictionaries({"IPAddress": st.sampled_from(["10.0.0.1", ""])}),
+                                                st.just("10.0.0.2")), max_size=2)}), max_size=4)
+good_memberships = st.lists(st.fixed_dictionaries({"id": XNAMES, "groupLabels": st.lists(NAMES.filter(lambda n: isinstance(n, str)),
+                                                                                          max_size=2)}), max_size=3)
+well_formed = st.fixed_dictionaries({"components": st.one_of(good_components, good_components.map(lambda rows: {"Components": rows})),
+                                     "interfaces": good_interfaces, "memberships": good_memberships})
+# well-formed answers, some with one field replaced by anything, and answers of any shape
+payloads = st.one_of(
+    well_formed, well_formed,
+    st.builds(lambda answers, key, value: dict(answers, **{key: value}), well_formed,
+              st.sampled_from(["components", "interfaces", "memberships"]), json_values(4)),
+    st.fixed_dictionaries({"components": listed(COMPONENT, "Components"), "interfaces": listed(INTERFACE, "EthernetInterfaces"),
+                           "memberships": listed(MEMBERSHIP)}))
 patterns = st.sampled_from(["{xname}", "nid{nid:04d}", "{role}-{xname}", "{nope}", "{0}", "{xname!r}", "{nid:x}", "{", "}",
                             "{nid[0]}", "{xname.upper}", ""])
 filters = st.lists(st.one_of(LOOKALIKE, st.text(max_size=4)), max_size=2)
@@ -79,7 +99,13 @@ def test_inventory_mapping_never_crashes(payload, hostname, types, roles):
 
 
 @fuzz_settings()
-@given(data=st.one_of(st.lists(objects(NODE), max_size=4),
+@given(data=st.one_of(st.lists(st.fixed_dictionaries({"xname": XNAMES}, optional={
+                          "nid": st.one_of(st.integers(min_value=-1, max_value=9), st.sampled_from(["3", "x"])), "macs": st.lists(MACS, max_size=2),
+                          "mac": MACS, "role": NAMES, "subrole": NAMES, "state": NAMES, "endpoint_enabled": st.booleans()}), max_size=4),
+                      st.fixed_dictionaries({"Components": good_components, "ComponentEndpoints": st.lists(st.fixed_dictionaries(
+                          {"ID": XNAMES, "MACAddr": MACS}, optional={"Enabled": st.booleans()}), max_size=3),
+                          "EthernetInterfaces": good_interfaces}),
+                      st.lists(objects(NODE), max_size=4),
                       st.fixed_dictionaries({"Components": listed(COMPONENT, "Components")}),
                       st.fixed_dictionaries({"Components": listed(COMPONENT, "Components"),
                                              "ComponentEndpoints": listed(ENDPOINT, "ComponentEndpoints"),
@@ -111,3 +137,20 @@ def test_smd_export_reader_never_crashes(data):
 def test_malformed_smd_answers_name_what_is_wrong(payload, message):
     with pytest.raises(smd_inventory.SmdInventoryError, match=message.replace("(", r"\(")):
         smd_inventory.build_hosts(payload)
+
+
+def test_the_smd_fuzzing_reaches_hosts_and_nodes():
+    """Not vacuous: the generated answers give hosts and nodes, not only errors."""
+    seen = {"hosts": 0, "nodes": 0}
+
+    @fuzz_settings(120)
+    @given(payload=payloads, data=st.lists(st.fixed_dictionaries({"xname": XNAMES, "mac": MACS}), min_size=1, max_size=3))
+    def count(payload, data):
+        try:
+            seen["hosts"] += bool(smd_inventory.build_hosts(payload))
+        except smd_inventory.SmdInventoryError:
+            pass
+        seen["nodes"] += bool(smd_source.nodes_from_export(data))
+
+    count()
+    assert seen["hosts"] >= 10 and seen["nodes"] >= 20, seen
