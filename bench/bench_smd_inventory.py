@@ -71,9 +71,9 @@ def bench_size(count, workdir):
     try:
         plain = os.path.join(workdir, "plain-%d" % count)
         cached = os.path.join(workdir, "cached-%d" % count)
-        for directory, config in ((plain, {}), (cached, {"cache": True, "cache_plugin": "ansible.builtin.jsonfile",
-                                                          "cache_connection": os.path.join(workdir, "cache-%d" % count),
-                                                          "cache_timeout": 3600})):
+        cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": os.path.join(workdir, "cache-%d" % count),
+                 "cache_timeout": 3600}
+        for directory, config in ((plain, {}), (cached, cache)):
             os.makedirs(directory)
             with open(os.path.join(directory, "smd.yml"), "w") as handle:
                 json.dump(dict({"plugin": "hpc_boot.bss.smd", "url": service.url}, **config), handle)
