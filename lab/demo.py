@@ -113,11 +113,23 @@ def show_script(title, url, params, session):
     return response.text
 
 
-def run(nodes_wanted, seed, state_dir):
+def demo_bss(choice):
+    """The BSS the demo runs: the real upstream one when `make upstream` installed it, else the double."""
+    from hpclab import upstream  # pylint: disable=import-outside-toplevel
+    if choice != "auto":
+        return choice
+    manifest = upstream.read_manifest()
+    return "upstream" if manifest and not manifest.get("unavailable") else "double"
+
+
+def run(nodes_wanted, seed, state_dir, bss="auto"):
     import requests  # pylint: disable=import-outside-toplevel
 
+    bss = demo_bss(bss)
     heading("1. Bring the lab up (every piece on 127.0.0.1, free ports, its own temp directory)")
-    cli.up(state_dir, nodes=nodes_wanted, seed=seed, vm=True, out=from_lab)
+    print("  BSS: " + ("the real upstream boot-script-service (make upstream)" if bss == "upstream"
+                       else "the lab's BSS double (the upstream binary is not installed)"))
+    cli.up(state_dir, nodes=nodes_wanted, seed=seed, vm=True, out=from_lab, bss=bss)
     env = cli.env_vars(state_dir)
     with open(env["HPCLAB_SMD_NODES_FILE"], encoding="utf-8") as handle:
         nodes = json.load(handle)
@@ -228,6 +240,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--nodes", type=int, default=64, help="synthetic cluster size (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic cluster seed (default 0)")
+    parser.add_argument("--bss", choices=("auto", "upstream", "double"), default="auto",
+                        help="BSS for both instances (default auto: upstream when installed, else the double)")
     args = parser.parse_args(argv)
     print("hpc_boot.bss demo: the local lab, an etcd-mode BSS full of real-world record shapes, and an empty")
     print("postgres-mode BSS beside it.")
@@ -238,7 +252,7 @@ def main(argv=None):
     outcome = 1
     prepared = None
     try:
-        etcd_kernel, pg_kernel, total = run(args.nodes, args.seed, state_dir)
+        etcd_kernel, pg_kernel, total = run(args.nodes, args.seed, state_dir, args.bss)
         indented(f"The etcd-mode BSS boots {etcd_kernel} of {total} nodes: from their own records, and through SMD")
         indented("(MAC -> xname), role records and Default. The same data copied key by key into PostgreSQL")
         indented("would boot far fewer: postgres mode looks up only the identifier sent, with no SMD mapping,")

@@ -154,11 +154,11 @@ def _start_postgres(workdir):
     return service
 
 
-def _start_bss(name, backend, smd, etcd, postgres, workdir):
+def _start_bss(name, backend, smd, etcd, postgres, workdir, impl=None):
     from hpclab.bss import launch  # pylint: disable=import-outside-toplevel
     from hpclab import vm  # pylint: disable=import-outside-toplevel
     return launch.start_bss(name, backend, smd.url, etcd=etcd, postgres=postgres, workdir=workdir,
-                            env=vm.bss_chain_env(""))
+                            env=vm.bss_chain_env(""), impl=impl)
 
 
 def _start_gateway(services, workdir, port, config_path):
@@ -263,16 +263,26 @@ def _run_phase(tasks, services, workdirs, out, work_root=None):
 
 
 def up(state_dir, nodes=DEFAULT_NODES, seed=0, vm=True, gateway_port=None, gateway_config=None, work_root=None,
-       out=print):
+       out=print, bss=None):
     """Start every lab piece; on any failure stop what started, remove its directories and raise.
+
+    ``bss``: "double" (the lab's BSS double) or "upstream" (the real BSS installed by ``make upstream``) for both
+    BSS instances; default $HPCLAB_BSS_IMPL, else the double.
 
     Each piece gets a fresh directory under ``work_root`` (default $HPCLAB_WORK_ROOT or /tmp; it must
     be traversable by the postgres user).
     """
+    from hpclab.bss import launch  # pylint: disable=import-outside-toplevel
     lab = LabState(state_dir)
     work_root = work_root or os.environ.get("HPCLAB_WORK_ROOT") or None
     if work_root and not os.path.isdir(work_root):
         raise LabCommandError(f"work_root: {work_root!r} is not a directory")
+    try:
+        bss = launch.resolve_impl(bss)
+        if bss == "upstream":
+            launch.upstream_binaries()
+    except (ValueError, procs.LabError) as exc:
+        raise LabCommandError(f"bss: {exc}") from exc
     with lab.locked():
         existing = lab.services()
         if any(service.alive() for service in existing.values()):
@@ -283,18 +293,18 @@ def up(state_dir, nodes=DEFAULT_NODES, seed=0, vm=True, gateway_port=None, gatew
         generated = cluster.generate_nodes(nodes, seed=seed)
         with open(lab.nodes_path, "w", encoding="utf-8") as handle:
             json.dump(generated, handle, indent=1)
-        meta = {"nodes": nodes, "seed": seed, "nodes_file": lab.nodes_path, "started": int(time.time()),
+        meta = {"nodes": nodes, "seed": seed, "nodes_file": lab.nodes_path, "started": int(time.time()), "bss": bss,
                 "repo": REPO, "work_root": work_root or "/tmp"}
         services, workdirs = {}, {}
         began = time.monotonic()
-        out(f"hpclab up: {nodes} nodes (seed {seed}), state in {lab.dir}")
+        out(f"hpclab up: {nodes} nodes (seed {seed}), BSS: {bss}, state in {lab.dir}")
         try:
             _run_phase({"etcd": lambda wd: procs.start_etcd(workdir=wd), "postgres": _start_postgres,
                         "smd": lambda wd: _smd(lab.nodes_path, wd)}, services, workdirs, out, work_root)
             lab.save(services, meta)
             _run_phase({name: (lambda wd, name=name, backend=backend: _start_bss(
                 name, backend, services["smd"], services["etcd"] if backend == "etcd" else None,
-                services["postgres"] if backend == "postgres" else None, wd))
+                services["postgres"] if backend == "postgres" else None, wd, bss))
                 for name, backend in (("bss-etcd", "etcd"), ("bss-postgres", "postgres"))}, services, workdirs, out, work_root)
             lab.save(services, meta)
             phase = {"gateway": lambda wd: _start_gateway(services, wd, gateway_port, gateway_config)}
@@ -517,6 +527,9 @@ def _parser():
     cmd.add_argument("--no-vm", action="store_true", help="do not start the canary VM's image server")
     cmd.add_argument("--work-root", default=None, help="parent of the pieces' temporary directories (default $HPCLAB_WORK_ROOT or /tmp)")
     cmd.add_argument("--gateway-port", type=int, default=None, help="port for the gateway (default: a free one)")
+    cmd.add_argument("--bss", choices=("double", "upstream"), default=None,
+                     help="BSS for both instances: the lab's double or the real upstream BSS from `make upstream` "
+                          "(default $HPCLAB_BSS_IMPL, else double)")
     cmd.add_argument("--gateway-config", default=None,
                      help="haproxy config file to use instead of the lab's ({port}, {bss_etcd_port}, {bss_postgres_port} are filled in)")
     sub.add_parser("down", parents=[common], help="stop every recorded process and remove its directory")
@@ -536,7 +549,7 @@ def main(argv=None):
     try:
         if args.command == "up":
             up(state_dir, args.nodes, args.seed, vm=not args.no_vm, gateway_port=args.gateway_port,
-               gateway_config=args.gateway_config, work_root=args.work_root)
+               gateway_config=args.gateway_config, work_root=args.work_root, bss=args.bss)
         elif args.command == "down":
             down(state_dir)
         elif args.command == "status":

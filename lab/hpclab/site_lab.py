@@ -32,8 +32,12 @@ def _dump(path, data):
         yaml.safe_dump(data, handle, sort_keys=False)
 
 
-def write_inventory(state_dir):
-    """The site inventory for a running lab, under ``<state_dir>/site``; returns a dict of its facts."""
+def write_inventory(state_dir, bss=None):
+    """The site inventory for a running lab, under ``<state_dir>/site``; returns a dict of its facts.
+
+    ``bss``: the binary the bss role deploys: "double" (a zipapp of the lab's double) or "upstream" (the real
+    boot-script-service from ``make upstream``); default $HPCLAB_BSS_IMPL, else the double.
+    """
     env = cli.env_vars(state_dir)
     site = os.path.join(state_dir, "site")
     inventory = os.path.join(site, "inventory")
@@ -41,7 +45,10 @@ def write_inventory(state_dir):
     bss_port, gateway_port = procs.free_port(), procs.free_port()
     unit = f"hpclab-site-bss-{tag}"
     os.makedirs(os.path.join(site, "bin"), exist_ok=True)
-    binary = launch.build_executable(os.path.join(site, "boot-script-service.pyz"), sys.executable)
+    if launch.resolve_impl(bss) == "upstream":
+        binary = launch.upstream_binaries()["boot_script_service"]
+    else:
+        binary = launch.build_executable(os.path.join(site, "boot-script-service.pyz"), sys.executable)
     _dump(os.path.join(inventory, "01-smd.smd.yml"),
           {"plugin": "hpc_boot.bss.smd", "url": env["HPCLAB_SMD_URL"], "states": ["Ready", "On", "Off"]})
     _dump(os.path.join(inventory, "02-head.yml"), {"all": {"children": {

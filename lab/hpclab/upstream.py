@@ -205,8 +205,8 @@ def install_bss(version, venv_bin, out=print):
     bin_dir = os.path.join(directory, "bin")
     _go(go, dict(env, GOBIN=bin_dir), ["install", "tool"], tool_dir, "go install tool")
     module = json.loads(_go(go, env, ["list", "-m", "-json", BSS_MODULE], tool_dir, "go list -m"))
-    manifest = {"version": version, "module_version": module["Version"], "go": _go(go, env, ["env", "GOVERSION"],
-                                                                                     tool_dir, "go env").strip(),
+    go_version = _go(go, env, ["env", "GOVERSION"], tool_dir, "go env").strip()
+    manifest = {"version": version, "module_version": module["Version"], "go": go_version,
                 "boot_script_service": os.path.join(bin_dir, "boot-script-service"),
                 "bss_init": os.path.join(bin_dir, "bss-init"),
                 "migrations": os.path.join(module["Dir"], "migrations", "postgres")}

@@ -17,12 +17,12 @@ ROLLBACK = os.path.join(REPO, "playbooks", "rollback.yml")
 class CutoverLab:
     """One lab (``hpclab up`` + ``load``), its gateway and the cutover inventory; ``close()`` removes all."""
 
-    def __init__(self, nodes=32, power="vm"):
+    def __init__(self, nodes=32, power="vm", bss=None):
         self.state_dir = procs.make_workdir("e2e-cutover")
         self.log = os.path.join(self.state_dir, "ansible.log")
         self.prepared = None
         try:
-            cli.up(self.state_dir, nodes=nodes, out=lambda *_a, **_k: None)
+            cli.up(self.state_dir, nodes=nodes, out=lambda *_a, **_k: None, bss=bss)
             cli.load(self.state_dir, out=lambda *_a, **_k: None)
             self.prepared = cutover_lab.prepare(self.state_dir, power=power)
             cutover_lab.deploy_gateway(self.prepared, log=self.log)

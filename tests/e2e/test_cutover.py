@@ -26,6 +26,14 @@ def lab():
     lab.close()
 
 
+@pytest.fixture
+def lab_each_bss(bss_impl):
+    """The lab with both BSS instances of ``bss_impl``: the double, then the real upstream BSS."""
+    lab = CutoverLab(bss=bss_impl)
+    yield lab
+    lab.close()
+
+
 def assert_traffic_on_old_bss(lab):
     assert lab.gateway_state() == {"active": "bss_etcd", "freeze": "off"}
     assert lab.canary_map() == []
@@ -44,7 +52,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(lab):
     assert_traffic_on_old_bss(lab)
 
 
-def test_cutover_killed_in_import_resumes_then_rolls_out_and_rolls_back_without_loss(lab):
+def test_cutover_killed_in_import_resumes_then_rolls_out_and_rolls_back_without_loss(lab_each_bss):
+    lab = lab_each_bss
     before = {mac: lab.script(lab.env["HPCLAB_BSS_ETCD_URL"], mac) for mac in non_canary_macs(lab)}
 
     proc = lab.popen_cutover()

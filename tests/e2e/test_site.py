@@ -13,12 +13,13 @@ from hpclab import cli, procs, site_lab
 
 
 @pytest.fixture
-def site():
+def site(bss_impl):
+    """The lab and the site inventory; the bss role deploys the double, then the real upstream BSS (bss_impl)."""
     state_dir = procs.make_workdir("e2e-site")
     prepared = None
     try:
-        cli.up(state_dir, nodes=16, vm=False, out=lambda *_a, **_k: None)
-        prepared = site_lab.write_inventory(state_dir)
+        cli.up(state_dir, nodes=16, vm=False, out=lambda *_a, **_k: None, bss=bss_impl)
+        prepared = site_lab.write_inventory(state_dir, bss=bss_impl)
         prepared["log"] = os.path.join(state_dir, "ansible.log")
         yield prepared
     finally:

@@ -39,7 +39,8 @@ CHANGED_NODES = {
 
 
 @pytest.fixture(scope="module")
-def smd_service(golden_dir, bss_impl):  # pylint: disable=unused-argument  (every test here runs per bss_impl)
+def smd_service(golden_dir, bss_impl):  # pylint: disable=unused-argument
+    """The golden SMD; taking ``bss_impl`` makes every test here run once per BSS implementation."""
     from hpclab import smd
     service = smd.start_smd(os.path.join(golden_dir, "smd-nodes.json"))
     yield service

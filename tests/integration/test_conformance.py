@@ -238,8 +238,8 @@ def test_combined_rows(postgres_run):
     tail = " ds=nocloud-net;s=http://127.0.0.1:27779/ || goto boot_retry"
     plain = "kernel --name kernel http://10.0.0.1/k-combo initrd=initrd console=ttyS0 combo=1 xname=x3000c0s5b0n0 nid=6"
     chain = "chain http://127.0.0.1/boot/v1/bootscript?mac=de:ad:be:ef:00:06&retry=1"
-    assert _second_line(base, "mac=de:ad:be:ef:00:06") == (_expected(plain + " BOOTIF=01-de-ad-be-ef-00-06" + tail,
-                                                                    postgres_run), chain)
+    by_mac = _expected(plain + " BOOTIF=01-de-ad-be-ef-00-06" + tail, postgres_run)
+    assert _second_line(base, "mac=de:ad:be:ef:00:06") == (by_mac, chain)
     assert _second_line(base, "name=x3000c0s5b0n0") == (plain + tail, chain)
     assert _second_line(base, "nid=6") == (plain + tail, chain)
     every = json.loads(request(base, "GET", "/boot/v1/bootparameters")["body"])

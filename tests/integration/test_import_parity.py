@@ -51,7 +51,8 @@ def identities(node):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, postgres_server, bss_impl):
-    """Per BSS implementation (the double, then upstream): a private etcd (tests of other modules may empty the session one between these tests), SMD and etcd-mode BSS."""
+    """Per BSS implementation (the double, then upstream): a private etcd (tests of other modules may empty the
+    session one between these tests), SMD and etcd-mode BSS."""
     workdir = tmp_path_factory.mktemp("parity")
     etcd_server = procs.start_etcd()
     nodes = cluster.generate_nodes(NODE_COUNT, seed=4, no_endpoint_fraction=0.01)
@@ -60,7 +61,8 @@ def lab(tmp_path_factory, postgres_server, bss_impl):
     smd_service = smd.start_smd(str(nodes_path))
     client = etcd3.client(host="127.0.0.1", port=etcd_server.port)
     client.delete_prefix("/")
-    etcd_bss = launch.start_bss("bss-etcd-parity", "etcd", smd_service.url, etcd=etcd_server, impl=bss_impl)
+    etcd_bss = launch.start_bss("bss-etcd-parity", "etcd", smd_service.url, etcd=etcd_server,
+                                impl=bss_impl)
     services = [etcd_server, smd_service, etcd_bss]
     try:
         for method, body in cluster.api_payloads(nodes, seed=4):

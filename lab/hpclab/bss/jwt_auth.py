@@ -27,7 +27,8 @@ def _b64decode(text):
 
 
 def _rsa_key(jwk):
-    number = lambda name: int.from_bytes(_b64decode(jwk[name]), "big")  # noqa: E731
+    def number(name):
+        return int.from_bytes(_b64decode(jwk[name]), "big")
     return rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
 
 
