@@ -6,6 +6,7 @@ rollout must stop, put the gateway back on the old BSS unfrozen, leave etcd and 
 were, and a rerun must complete the rollout.
 """
 
+import json
 import os
 import stat
 
@@ -47,11 +48,22 @@ def database_rows(lab):
 
 
 def etcd_records(lab):
-    """Every etcd key but /endpoint-access/ (each boot-script request, this test's included, stamps it)."""
+    """etcd's boot records as the cutover must leave them. BSS's own bookkeeping is left out: the
+    /endpoint-access/ stamps and the referral token it adds to a record when serving a boot script
+    (each request, this test's included, writes them) and its /bss/ health key."""
     import etcd3  # pylint: disable=import-outside-toplevel
     client = etcd3.client(host="127.0.0.1", port=int(lab.env["HPCLAB_ETCD_PORT"]))
     try:
-        return sorted((meta.key, value) for value, meta in client.get_all() if not meta.key.startswith(b"/endpoint-access/"))
+        records = []
+        for value, meta in client.get_all():
+            if meta.key.startswith((b"/endpoint-access/", b"/bss/")):
+                continue
+            if meta.key.startswith(b"/params/"):
+                record = json.loads(value)
+                record.pop("referral-token", None)
+                value = json.dumps(record, sort_keys=True).encode()
+            records.append((meta.key, value))
+        return sorted(records)
     finally:
         client.close()
 
