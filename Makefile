@@ -111,7 +111,11 @@ pytest: deps $(IMAGES)
 molecule: deps
 	@scenarios=$$(ls extensions/molecule 2>/dev/null | grep -v '^\.' || true); \
 	if [ -z "$$scenarios" ]; then echo "molecule: no scenarios"; exit 0; fi; \
-	molecule test --all
+	molecule test --all; \
+	if (cd lab && $(PY) -m hpclab.upstream status >/dev/null); then \
+	  echo "molecule: scenario bss again with the real upstream boot-script-service $(BSS_VERSION)"; \
+	  HPCLAB_BSS_IMPL=upstream molecule test -s bss; \
+	else echo "molecule: upstream BSS $(BSS_VERSION) not installed: scenario bss ran with the double only"; fi
 
 build: deps
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .

@@ -4,7 +4,8 @@
 
 Usage: lab_services.py start REPO STATEDIR   -> prints the lab settings as JSON
        lab_services.py stop REPO STATEDIR
-"start" also builds the BSS double as a single executable (the binary the role installs).
+"start" also names the binary the role installs: the real upstream boot-script-service from `make upstream` when
+HPCLAB_BSS_IMPL=upstream (the Makefile runs the scenario once that way), else the BSS double built as one executable.
 Everything binds 127.0.0.1 on free ports; "stop" stops exactly the processes "start" recorded.
 """
 import json
@@ -21,14 +22,17 @@ def start(statedir):
     services = {"etcd": procs.start_etcd(), "postgres": procs.start_postgres()}
     services["smd"] = smd.start_smd(nodes)
     procs.save_state(os.path.join(statedir, "services.json"), services)
-    binary = launch.build_executable(os.path.join(statedir, "boot-script-service"), sys.executable)
+    if launch.resolve_impl() == "upstream":
+        binary = launch.upstream_binaries()["boot_script_service"]
+    else:
+        binary = launch.build_executable(os.path.join(statedir, "boot-script-service"), sys.executable)
     pg = services["postgres"]
     print(json.dumps({
         "lab_etcd_port": services["etcd"].port,
         "lab_pg_port": pg.port, "lab_pg_db": pg.extra["dbname"], "lab_pg_user": pg.extra["user"],
         "lab_pg_password": pg.extra["password"],
         "lab_smd_url": services["smd"].url,
-        "lab_binary": binary,
+        "lab_binary": binary, "lab_bss_impl": launch.resolve_impl(),
         "lab_old_port": procs.free_port(), "lab_new_port": procs.free_port(),
     }))
 
