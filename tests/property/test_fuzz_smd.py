@@ -37,8 +37,8 @@ good_interfaces = st.lists(st.fixed_dictionaries(
     {"ComponentID": XNAMES, "MACAddress": MACS},
     optional={"IPAddresses": st.lists(st.one_of(st.fixed_dictionaries({"IPAddress": st.sampled_from(["10.0.0.1", ""])}),
                                                 st.just("10.0.0.2")), max_size=2)}), max_size=4)
-good_memberships = st.lists(st.fixed_dictionaries({"id": XNAMES, "groupLabels": st.lists(NAMES.filter(lambda n: isinstance(n, str)),
-                                                                                          max_size=2)}), max_size=3)
+LABELS = st.lists(NAMES.filter(lambda name: isinstance(name, str)), max_size=2)
+good_memberships = st.lists(st.fixed_dictionaries({"id": XNAMES, "groupLabels": LABELS}), max_size=3)
 well_formed = st.fixed_dictionaries({"components": st.one_of(good_components, good_components.map(lambda rows: {"Components": rows})),
                                      "interfaces": good_interfaces, "memberships": good_memberships})
 # well-formed answers, some with one field replaced by anything, and answers of any shape
@@ -98,14 +98,17 @@ def test_inventory_mapping_never_crashes(payload, hostname, types, roles):
         check_host(host)
 
 
+NIDS = st.one_of(st.integers(min_value=-1, max_value=9), st.sampled_from(["3", "x"]))
+good_node_lists = st.lists(st.fixed_dictionaries({"xname": XNAMES}, optional={
+    "nid": NIDS, "macs": st.lists(MACS, max_size=2), "mac": MACS, "role": NAMES, "subrole": NAMES, "state": NAMES,
+    "endpoint_enabled": st.booleans()}), max_size=4)
+good_endpoints = st.lists(st.fixed_dictionaries({"ID": XNAMES, "MACAddr": MACS}, optional={"Enabled": st.booleans()}), max_size=3)
+good_hsm_exports = st.fixed_dictionaries({"Components": good_components, "ComponentEndpoints": good_endpoints,
+                                          "EthernetInterfaces": good_interfaces})
+
+
 @fuzz_settings()
-@given(data=st.one_of(st.lists(st.fixed_dictionaries({"xname": XNAMES}, optional={
-                          "nid": st.one_of(st.integers(min_value=-1, max_value=9), st.sampled_from(["3", "x"])), "macs": st.lists(MACS, max_size=2),
-                          "mac": MACS, "role": NAMES, "subrole": NAMES, "state": NAMES, "endpoint_enabled": st.booleans()}), max_size=4),
-                      st.fixed_dictionaries({"Components": good_components, "ComponentEndpoints": st.lists(st.fixed_dictionaries(
-                          {"ID": XNAMES, "MACAddr": MACS}, optional={"Enabled": st.booleans()}), max_size=3),
-                          "EthernetInterfaces": good_interfaces}),
-                      st.lists(objects(NODE), max_size=4),
+@given(data=st.one_of(good_node_lists, good_hsm_exports, st.lists(objects(NODE), max_size=4),
                       st.fixed_dictionaries({"Components": listed(COMPONENT, "Components")}),
                       st.fixed_dictionaries({"Components": listed(COMPONENT, "Components"),
                                              "ComponentEndpoints": listed(ENDPOINT, "ComponentEndpoints"),
