@@ -4,9 +4,11 @@
    (writes counted on the wire, module process time), then a run that changes one node.
 2. 1,000 nodes, one ansible-playbook run: the naive way (ansible.builtin.uri looping over nodes, one
    PUT each) against one hpc_boot.bss.bootparams call, each on its own empty BSS; ratio of task times.
-3. bootscript_info comparing 10,000 nodes across two BSS doubles (etcd mode and postgres mode).
+3. bootscript_info comparing 10,000 nodes across an etcd-mode and a postgres-mode BSS: the doubles, then
+   the real upstream BSS (``make upstream``), both measured in the same run, with the ratio.
 
 Run: .venv/bin/python bench/bench_bootparams.py [--nodes 10000] [--naive-nodes 1000] [--only 1,2,3]
+     [--bss double,upstream]
 Results are printed and merged into bench/results/bootparams.json. Every service binds 127.0.0.1 on
 a free port and is stopped by PID at the end.
 """
@@ -91,17 +93,22 @@ class Lab(object):
         self.services.append(service)
         return service
 
-    def bss(self, backend, name):
+    def bss(self, backend, name, impl="double"):
         if backend == "postgres":
             if self.postgres is None:
                 self.postgres = self._keep(procs.start_postgres())
             database = "b_" + name.replace("-", "_")
             procs.psql(self.postgres, "CREATE DATABASE %s OWNER %s" % (database, self.postgres.extra["user"]))
             target = types.SimpleNamespace(port=self.postgres.port, extra=dict(self.postgres.extra, dbname=database))
-            return self._keep(start_bss(name, "postgres", self.smd.url, postgres=target))
+            return self._keep(start_bss(name, "postgres", self.smd.url, postgres=target, impl=impl))
         if self.etcd is None:
             self.etcd = self._keep(procs.start_etcd())
-        return self._keep(start_bss(name, "etcd", self.smd.url, etcd=self.etcd))
+        else:  # a second etcd-mode BSS gets an empty store, as the first did
+            import etcd3  # pylint: disable=import-outside-toplevel
+            client = etcd3.client(host=procs.LOOPBACK, port=self.etcd.port)
+            client.delete_prefix("/")
+            client.close()
+        return self._keep(start_bss(name, "etcd", self.smd.url, etcd=self.etcd, impl=impl))
 
     def stop(self):
         for service in reversed(self.services):
@@ -167,18 +174,20 @@ def bench_naive_vs_module(lab, nodes, workdir):
             "ratio": round(naive_s / bulk_s, 1)}
 
 
-def bench_parity(lab, nodes, workers):
-    etcd = lab.bss("etcd", "bss-bench-etcd")
-    postgres = lab.bss("postgres", "bss-bench-parity")
+def bench_parity(lab, nodes, workers, impl="double"):
+    etcd = lab.bss("etcd", "bss-bench-etcd-" + impl, impl)
+    postgres = lab.bss("postgres", "bss-bench-parity-" + impl, impl)
     for bss in (etcd, postgres):
         run_module("bootparams", {"url": bss.url, "declarations": declarations(nodes)})
-    servers = {"bss_etcd_double": etcd.pid, "bss_postgres_double": postgres.pid, "etcd": lab.etcd.pid}
+    servers = {"bss_etcd_" + impl: etcd.pid, "bss_postgres_" + impl: postgres.pid, "etcd": lab.etcd.pid}
     cpu_before = dict((name, cpu_seconds(pid)) for name, pid in servers.items())
     seconds, result = run_module("bootscript_info", {"url": etcd.url, "compare_url": postgres.url, "workers": workers,
                                                      "macs": [n["mac"] for n in nodes]})
     cpu = dict((name, round(cpu_seconds(pid) - cpu_before[name], 1)) for name, pid in servers.items())
     cpu["bootscript_info"] = round(run_module.last_cpu, 1)
-    return {"nodes": len(nodes), "workers": workers, "seconds": round(seconds, 2), "cpu_seconds": cpu,
+    etcd.stop()
+    postgres.stop()
+    return {"bss": impl, "nodes": len(nodes), "workers": workers, "seconds": round(seconds, 2), "cpu_seconds": cpu,
             "load_average": os.getloadavg()[0], "summary": result["parity_summary"],
             "first_difference": next((row for row in result["parity"] if not row["same"]), None)}
 
@@ -189,6 +198,8 @@ def main():
     parser.add_argument("--naive-nodes", type=int, default=1000)
     parser.add_argument("--only", default="1,2,3")
     parser.add_argument("--workers", type=int, default=32, help="bootscript_info workers per BSS instance")
+    parser.add_argument("--bss", default="double,upstream",
+                        help="parity (3) against these BSS implementations, each measured in this run (default both)")
     options = parser.parse_args()
     chosen = set(options.only.split(","))
     workdir = procs.make_workdir("bench-bootparams")
@@ -205,10 +216,14 @@ def main():
             print("2. %(nodes)d nodes: uri loop %(naive_uri_loop_seconds).2f s, bootparams %(bootparams_seconds).2f s, "
                   "ratio %(ratio).1fx" % results["naive_vs_module"], flush=True)
         if "3" in chosen:
-            results["parity"] = bench_parity(lab, nodes, options.workers)
-            print("3. bootscript_info parity of %d nodes (etcd vs postgres, %d workers each): %.2f s, %s, CPU s %s" % (
-                results["parity"]["nodes"], options.workers, results["parity"]["seconds"], results["parity"]["summary"],
-                results["parity"]["cpu_seconds"]), flush=True)
+            for impl in options.bss.split(","):
+                key = "parity" if impl == "double" else "parity_" + impl
+                results[key] = bench_parity(lab, nodes, options.workers, impl)
+                print("3. bootscript_info parity of %d nodes on the %s BSS (etcd vs postgres, %d workers each): %.2f s, "
+                      "%s, CPU s %s" % (results[key]["nodes"], impl, options.workers, results[key]["seconds"],
+                                        results[key]["summary"], results[key]["cpu_seconds"]), flush=True)
+            if "parity" in results and "parity_upstream" in results:
+                print("   double / upstream: %.1fx" % (results["parity"]["seconds"] / results["parity_upstream"]["seconds"]))
     finally:
         lab.stop()
         procs.shutil.rmtree(workdir, ignore_errors=True)
