@@ -41,6 +41,7 @@ from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert  #
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_import import CHILD, new_database as new_schema_database  # noqa: E402  pylint: disable=wrong-import-position
 
+
 class Http(object):
     """One keep-alive connection per thread to a BSS."""
 
