@@ -106,7 +106,7 @@ lint: deps
 	ansible-lint --offline --profile production
 
 pytest: deps $(IMAGES)
-	$(PY) -m pytest -p no:cacheprovider -n 2 tests/unit tests/property tests/integration tests/e2e
+	$(PY) -m pytest -p no:cacheprovider -n 2 --durations=15 tests/unit tests/property tests/integration tests/e2e
 
 molecule: deps
 	@scenarios=$$(ls extensions/molecule 2>/dev/null | grep -v '^\.' || true); \
