@@ -17,7 +17,7 @@ ANSIBLE_TEST_ROOT := $(BUILD)/ansible-test/ansible_collections/hpc_boot/bss
 include lab/upstream.mk
 export HPC_BOOT_BSS_VERSION := $(BSS_VERSION)
 
-APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu python3-apt
+APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu python3-apt chromium
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_HOME := $(BUILD)/ansible-home
