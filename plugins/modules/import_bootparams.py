@@ -183,6 +183,14 @@ affected_nodes:
   description: With O(since_revision), the number of nodes whose rows were re-planned.
   returned: when since_revision is set
   type: int
+affected_xnames:
+  description:
+    - With O(since_revision), the xnames of those nodes, sorted; every one depends on an etcd key changed or deleted
+      after that revision. The cutover checks exactly these nodes' lookups again during its write freeze.
+  returned: when since_revision is set
+  type: list
+  elements: str
+  sample: [x3000c0s1b0n0, x3000c0s2b0n0]
 '''
 
 import hashlib
@@ -312,6 +320,7 @@ def run_import(module):
         affected = bss_convert.affected_nodes(smd_nodes, changed_keys, pointers)
         scope = pg_rows.scope_of(smd_nodes, affected)
         result["affected_nodes"] = len(affected)
+        result["affected_xnames"] = sorted(affected)
     unaccepted = bss_convert.unaccepted_losses(losses, params["accept_loss_kinds"], params["accept_losses"])
     result["unaccepted_losses"] = unaccepted[:MAX_LISTED_LOSSES]
     result["unaccepted_loss_counts"] = _count_kinds(unaccepted)

@@ -55,6 +55,7 @@ def test_delta_sync_writes_changed_and_deleted_records_only(etcd_server, postgre
     assert planned["changed"] is True and planned["affected_nodes"] == 2
     synced = run_module(import_bootparams, dict(base, since_revision=revision, mode="merge", **db_args(synced_db)))
     assert synced["changed"] is True and synced["affected_nodes"] == 2
+    assert synced["affected_xnames"] == ["x3000c0s1b0n0", "x3000c0s2b0n0"], "the changed and the deleted record's nodes"
     assert synced["plan"]["reassign_nodes"] == 2 and synced["plan"]["insert_nodes"] == 0
     assert synced["plan"]["insert_endpoint_access"] == 1
 
