@@ -34,10 +34,9 @@ def resolve_impl(impl=None):
 def upstream_binaries():
     """The installed upstream manifest (binaries and migrations); LabError saying how to install it if absent."""
     from hpclab import upstream  # pylint: disable=import-outside-toplevel
-    manifest = upstream.read_manifest()
-    if not manifest or manifest.get("unavailable"):
-        reason = manifest["unavailable"] if manifest else "not installed"
-        raise procs.LabError(f"upstream BSS {upstream.bss_version()} is not available ({reason}); run `make upstream`")
+    manifest, reason = upstream.availability("bss")
+    if manifest is None:
+        raise procs.LabError(reason)
     return manifest
 
 
@@ -80,10 +79,11 @@ def bss_environment(backend, smd_url, port, etcd=None, postgres=None, env=None):
     return result
 
 
-def run_bss_init(workdir, bss_env, extra_env=None, impl=None):
-    """Run bss-init (upstream binary or the double) once; raises LabError on failure."""
+def run_bss_init(workdir, bss_env, extra_env=None, impl=None, binaries=None):
+    """Run bss-init (upstream binary or the double) once; raises LabError on failure. ``binaries``: what
+    ``_binaries(impl)`` returned, when the caller has it already."""
     prefixes = ("BSS_DB", "BSS_INSECURE", "BSS_FRESH", "BSS_MIGRATIONDIR")
-    _bss_argv, argv, init_extra = _binaries(impl)
+    _bss_argv, argv, init_extra = binaries or _binaries(impl)
     init_env = dict(init_extra)
     init_env.update({key: value for key, value in bss_env.items() if key.startswith(prefixes)})
     init_env.setdefault("BSS_DBSTEP", "3")
@@ -106,7 +106,8 @@ def start_bss(name, backend, smd_url, etcd=None, postgres=None, workdir=None, en
     "upstream" (see ``resolve_impl``).
     """
     impl = resolve_impl(impl)
-    argv, _init_argv, _init_env = _binaries(impl)
+    binaries = _binaries(impl)
+    argv = binaries[0]
     env = dict(env or {})
     owns_workdir = workdir is None
     workdir = workdir or procs.make_workdir(name)
@@ -114,7 +115,7 @@ def start_bss(name, backend, smd_url, etcd=None, postgres=None, workdir=None, en
     skip_init = env.pop("HPCLAB_SKIP_BSS_INIT", "") in ("1", "true", "yes")
     bss_env = bss_environment(backend, smd_url, port, etcd, postgres, env)
     if backend == "postgres" and not skip_init:
-        run_bss_init(workdir, bss_env, impl=impl)
+        run_bss_init(workdir, bss_env, binaries=binaries)
     proc, log = procs.spawn(name, argv, workdir, env=_python_env(bss_env))
     url = f"http://{procs.LOOPBACK}:{port}"
     service = procs.Service(name, proc.pid, port, workdir, log,
