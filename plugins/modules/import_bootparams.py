@@ -193,94 +193,21 @@ affected_xnames:
   sample: [x3000c0s1b0n0, x3000c0s2b0n0]
 '''
 
-import hashlib
 import json
 import os
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import fetch_url
 
-from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_client, bss_convert, etcd_source, pg_connection, pg_rows, smd_source
+from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, bss_source, etcd_source, pg_connection, pg_rows, smd_source
 
 
 MAX_LISTED_LOSSES = 200
 
 
-class BootImportError(RuntimeError):
-    """The import cannot go on; nothing was written."""
-
-
-def read_bss_api(module):
-    params = module.params
-    base = params["bss_url"].rstrip("/")
-    headers = {"Accept": "application/json"}
-    if params["bss_token"]:
-        headers["Authorization"] = "Bearer " + params["bss_token"]
-    bodies = []
-    for path in ("/boot/v1/bootparameters", "/boot/v1/endpoint-history"):
-        response, info = fetch_url(module, base + path, headers=headers, timeout=60)
-        if info["status"] in (401, 403):
-            detail = to_text(info.get("body") or info.get("msg", "")).strip()[:200]
-            raise BootImportError(bss_client.auth_refusal(base, "GET", path, info["status"], detail,
-                                                          bool(params["bss_token"])))
-        if info["status"] != 200:
-            raise BootImportError("Failed to read BSS %s: HTTP %s %s" % (base + path, info["status"], info.get("msg", "")))
-        try:
-            bodies.append(json.loads(response.read() or b"null"))
-        except ValueError as exc:
-            raise BootImportError("BSS %s did not answer JSON: %s" % (base + path, exc)) from exc
-    return bss_convert.kvs_from_bss_api(bodies[0], bodies[1])
-
-
-def check_sidecar(path):
-    sidecar = path + ".json"
-    if not os.path.exists(sidecar):
-        return
-    with open(sidecar, encoding="utf-8") as handle:
-        expected = json.load(handle).get("sha256")
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if expected and digest.hexdigest() != expected:
-        raise BootImportError("etcd snapshot '%s' does not match its sidecar: sha256 %s, expected %s" % (path, digest.hexdigest(), expected))
-
-
-def read_source(module):
-    """``(kvs, revision, changed_keys or None)`` from the selected source."""
-    params = module.params
-    if params["source"] == "bss_api":
-        return read_bss_api(module), 0, None
-    if params["source"] == "snapshot":
-        check_sidecar(params["snapshot_path"])
-        with etcd_source.ThrowawayEtcd(params["snapshot_path"]) as throwaway:
-            client = etcd_source.connect(throwaway.connection_params())
-            try:
-                kvs, revision, _mods = etcd_source.read_bss_keys(client)
-            finally:
-                client.close()
-        return kvs, revision, None
-    client = etcd_source.connect(params)
-    try:
-        kvs, revision, mods = etcd_source.read_bss_keys(client)
-        changed = None
-        if params["since_revision"] is not None:
-            if params["since_revision"] > revision:
-                raise BootImportError("since_revision %s is newer than etcd's current revision %s" % (params["since_revision"], revision))
-            changed = etcd_source.changed_keys_since(client, params["since_revision"], kvs, mods)
-    finally:
-        client.close()
-    return kvs, revision, changed
-
-
-def read_smd(module):
-    params = module.params
-    if params["smd_export"]:
-        return smd_source.read_export(params["smd_export"])
-    return smd_source.SmdClient(params["smd_url"], params["smd_token"], validate_certs=params["validate_certs"]).nodes()
+# The source readers are shared with import_boot_service (module_utils/bss_source.py).
+BootImportError = bss_source.SourceError
 
 
 def run_import(module):
@@ -293,9 +220,9 @@ def run_import(module):
         timings[name] = round(now - clock[0], 3)
         clock[0] = now
 
-    kvs, revision, changed_keys = read_source(module)
+    kvs, revision, changed_keys = bss_source.read_source(module)
     lap("read_source")
-    smd_nodes = read_smd(module)
+    smd_nodes = bss_source.read_smd(module)
     lap("read_smd")
     if not smd_nodes:
         raise BootImportError("SMD knows no nodes: refusing to import (check smd_url/smd_export)")
