@@ -14,6 +14,11 @@ description:
     and parses each iPXE script into kernel, initrd and params.
   - Given O(compare_url), fetches the same scripts from a second BSS, removes the volatile parts (the C(bss_referral_token=) parameter,
     the advertise address in C(ds=), and the C(retry=)/C(ts=) values of the chain URL) and returns a per-node parity table.
+  - When either instance is OpenCHAMI's boot-service (O(service) or O(compare_service)), both scripts are run the way
+    iPXE runs them and the parity compares what the node would boot (kernel, initrds, command line); only the differences
+    that exist by design are removed (referral token, advertise address, the initrd image name, C(BOOTIF=) naming the
+    node's own MAC, neither side booting) and each row names the rules it used in C(normalised). An HTML-escaped value
+    is a difference. See docs/cutover.md.
   - Boot scripts are public in BSS; O(token) is sent if set but not needed.
   - Uses one keep-alive connection per worker through Python's C(http.client) (not C(requests)), so proxy environment variables
     do not apply; TLS follows O(validate_certs) and O(ca_path).
@@ -38,9 +43,29 @@ options:
     type: list
     elements: int
     default: []
+  nodes:
+    description:
+      - Nodes as dicts with C(xname), C(nid) and C(macs) (the shape of the P(hpc_boot.bss.smd_nodes#filter) filter); every
+        MAC, the xname and a positive NID of each are looked up, in addition to O(macs), O(hosts) and O(nids).
+      - Their MACs also tell the C(bootif) rule which MACs belong to a node looked up by xname or NID.
+    type: list
+    elements: dict
+    default: []
   compare_url:
     description: Base URL of a second BSS (for example the PostgreSQL canary) to compare with, using the same TLS and token options.
     type: str
+  service:
+    description:
+      - What O(url) is. V(boot_service) asks for xnames with C(host=) (boot-service ignores C(name=)) at C(/boot/v1/bootscript),
+        which boot-service serves when its legacy API is on (the default).
+    type: str
+    choices: [bss, boot_service]
+    default: bss
+  compare_service:
+    description: What O(compare_url) is; see O(service).
+    type: str
+    choices: [bss, boot_service]
+    default: bss
   workers:
     description: Concurrent keep-alive connections per BSS instance; both instances are read at the same time.
     type: int
@@ -69,26 +94,31 @@ RETURN = r"""
 scripts:
   description: Parsed boot script of each node from O(url), keyed by node (lower-case MAC, xname or C(nid<N>)).
     C(kind) is C(boot), C(wait) (sleep and chain, as for unknown nodes), C(other), or C(missing) when BSS answered 404; C(error) on failure.
+    With boot-service on either side, C(kind) may also be C(halt) (the script ends without booting) and C(message) keeps its error text.
   returned: always
   type: dict
   sample: {"aa:bb:cc:00:11:22": {"kind": "boot", "kernel": "http://10.1.0.1/vmlinuz", "initrd": "", "params": "quiet xname=x1 nid=1",
            "retry_delay": "30", "chain": "https://api-gw-service-nmn.local/apis/bss/boot/v1/bootscript?mac=aa:bb:cc:00:11:22&retry=1"}}
 parity:
-  description: With O(compare_url), one row per node; C(first)/C(second) (normalised scripts) only for differing nodes.
+  description:
+    - With O(compare_url), one row per node; C(first)/C(second) (normalised scripts) only for differing nodes.
+    - With boot-service on either side, C(normalised) lists the by-design rules applied to the row
+      (C(referral_token), C(advertise_address), C(initrd_name), C(bootif), C(neither_boots)).
   returned: when O(compare_url) is set
   type: list
   elements: dict
   sample: [{"node": "aa:bb:cc:00:11:22", "same": true, "differences": []}]
 parity_summary:
-  description: Counts of compared, identical and different nodes.
+  description: Counts of compared, identical and different nodes; with boot-service on either side, C(normalised) counts the rows each rule applied to.
   returned: when O(compare_url) is set
   type: dict
-  sample: {"nodes": 1000, "same": 1000, "different": 0}
+  sample: {"nodes": 1000, "same": 1000, "different": 0, "normalised": {"referral_token": 1000, "bootif": 400}}
 """
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.hpc_boot.bss.plugins.module_utils import boot_service_script as boot
 from ansible_collections.hpc_boot.bss.plugins.module_utils import bootparams_model as model
 from ansible_collections.hpc_boot.bss.plugins.module_utils import bootscript_parse as parse
 from ansible_collections.hpc_boot.bss.plugins.module_utils.bss_client import BssApiError, BssClient, ScriptGetter, resolve_token
@@ -96,26 +126,42 @@ from ansible_collections.hpc_boot.bss.plugins.module_utils.bss_module import Bss
 
 
 def requested_nodes(params):
-    """(label, query key, query value) for every node asked for; BootParamsError names a bad value."""
+    """(label, query key, query value, the node's MACs) for every lookup; BootParamsError names a bad value."""
+    macs, hosts, nids = list(params["macs"]), list(params["hosts"]), list(params["nids"])
+    node_macs = {}
+    for index, node in enumerate(params["nodes"]):
+        if not isinstance(node, dict) or not node.get("xname"):
+            raise model.BootParamsError("bootscript_info: nodes[%d] must be a dict with an xname, got %r" % (index, node))
+        own = [model.normalise_mac(mac, "bootscript_info", "nodes[%d].macs" % index) for mac in node.get("macs") or []]
+        macs.extend(own)
+        hosts.append(node["xname"])
+        node_macs[node["xname"]] = own
+        if node.get("nid") not in (None, "", 0, "0", -1, "-1"):
+            nid = model.normalise_nid(node["nid"], "bootscript_info", "nodes[%d].nid" % index)
+            nids.append(nid)
+            node_macs[model.nid_label(nid)] = own
     nodes = []
-    for index, mac in enumerate(params["macs"]):
+    for index, mac in enumerate(macs):
         label = model.normalise_mac(mac, "bootscript_info", "macs[%d]" % index)
-        nodes.append((label, "mac", label))
-    for index, host in enumerate(params["hosts"]):
-        nodes.append((model.check_host(host, "bootscript_info", "hosts[%d]" % index), "name", host))
-    for index, nid in enumerate(params["nids"]):
+        nodes.append((label, "mac", label, [label]))
+    for index, host in enumerate(hosts):
+        label = model.check_host(host, "bootscript_info", "hosts[%d]" % index)
+        nodes.append((label, "name", host, node_macs.get(host, [])))
+    for index, nid in enumerate(nids):
         value = model.normalise_nid(nid, "bootscript_info", "nids[%d]" % index)
-        nodes.append((model.nid_label(value), "nid", str(value)))
+        nodes.append((model.nid_label(value), "nid", str(value), node_macs.get(model.nid_label(value), [])))
     return nodes
 
 
 class ScriptFetcher(object):
     """One keep-alive connection per worker thread to one BSS instance."""
 
-    def __init__(self, url, params):
+    def __init__(self, url, params, service="bss"):
         BssClient(url)  # validates the URL before any request
         self.url = url
         self.params = params
+        self.service = service
+        self.boot_view = params["service"] == "boot_service" or params["compare_service"] == "boot_service"
         self.local = threading.local()
 
     def getter(self):
@@ -127,7 +173,9 @@ class ScriptFetcher(object):
         return self.local.getter
 
     def fetch(self, node):
-        label, key, value = node
+        label, key, value = node[:3]
+        if key == "name" and self.service == "boot_service":
+            key = "host"
         try:
             status, text = self.getter().get(key, value)
         except BssApiError as exc:
@@ -137,7 +185,7 @@ class ScriptFetcher(object):
         if status != 200:
             return label, {"kind": "error", "error": "GET %s/boot/v1/bootscript?%s=%s returned HTTP %d: %s"
                            % (self.url, key, value, status, text.strip()[:300] or "empty body")}, None
-        return label, parse.parse_script(text), text
+        return label, boot.effective_boot(text) if self.boot_view else parse.parse_script(text), text
 
 
 def fetch_all(fetcher, nodes, workers):
@@ -148,9 +196,9 @@ def fetch_all(fetcher, nodes, workers):
 def gather(bss):
     params = bss.params
     nodes = requested_nodes(params)
-    fetchers = [ScriptFetcher(params["url"], params)]
+    fetchers = [ScriptFetcher(params["url"], params, params["service"])]
     if params["compare_url"]:
-        fetchers.append(ScriptFetcher(params["compare_url"], params))
+        fetchers.append(ScriptFetcher(params["compare_url"], params, params["compare_service"]))
     with ThreadPoolExecutor(max_workers=len(fetchers)) as instances:
         answers = list(instances.map(lambda fetcher: fetch_all(fetcher, nodes, params["workers"]), fetchers))
     scripts = {}
@@ -159,12 +207,22 @@ def gather(bss):
     result = dict(changed=False, scripts=scripts)
     if params["compare_url"]:
         rows = []
-        for (label, parsed_a, _text_a), (_label, parsed_b, _text_b) in zip(answers[0], answers[1]):
-            rows.append(parse.parity_row(label, _comparable(parsed_a), _comparable(parsed_b)))
+        for node, (label, parsed_a, _text_a), (_label, parsed_b, _text_b) in zip(nodes, answers[0], answers[1]):
+            if fetchers[0].boot_view:
+                rows.append(boot.compare_boots(label, _boot_or_none(parsed_a), _boot_or_none(parsed_b), node[3]))
+            else:
+                rows.append(parse.parity_row(label, _comparable(parsed_a), _comparable(parsed_b)))
         same = sum(1 for row in rows if row["same"])
         result["parity"] = rows
         result["parity_summary"] = {"nodes": len(rows), "same": same, "different": len(rows) - same}
+        if fetchers[0].boot_view:
+            result["parity_summary"]["normalised"] = dict(
+                (rule, sum(1 for row in rows if rule in row["normalised"])) for rule in boot.NORMALISATIONS)
     return result
+
+
+def _boot_or_none(parsed):
+    return None if parsed.get("kind") == "missing" else parsed
 
 
 def _comparable(parsed):
@@ -181,7 +239,10 @@ def main():
             macs=dict(type="list", elements="str", default=[]),
             hosts=dict(type="list", elements="str", default=[]),
             nids=dict(type="list", elements="int", default=[]),
+            nodes=dict(type="list", elements="dict", default=[]),
             compare_url=dict(type="str"),
+            service=dict(type="str", default="bss", choices=["bss", "boot_service"]),
+            compare_service=dict(type="str", default="bss", choices=["bss", "boot_service"]),
             workers=dict(type="int", default=32),
             return_scripts=dict(type="bool", default=False),
         ),
