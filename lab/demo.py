@@ -216,7 +216,7 @@ def run_cutover(state_dir, prepared):
         indented(f"{name:<10} {phase['status']:<8} {phase['duration']:>7.1f}s  {phase.get('reason', '')[:60]}")
     indented(f"({time.monotonic() - began:.0f}s in all)")
     os.makedirs(REPORT_DIR, exist_ok=True)
-    for name in ("report.md", "report.html", "state.json"):
+    for name in ("report.md", "report.html", "state.json", "losses.json"):
         source = os.path.join(prepared["state_dir"], name)
         if os.path.exists(source):
             shutil.copy(source, os.path.join(REPORT_DIR, name))
