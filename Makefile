@@ -26,7 +26,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export PATH := $(BUILD)/bin:$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps upstream demo lab-site test sanity units lint pytest molecule build clean changelog changelog-lint ee docs docs-lint
+.PHONY: help deps upstream demo report-screenshot lab-site test sanity units lint pytest molecule build clean changelog changelog-lint ee docs docs-lint
 
 help:
 	@echo "make demo   bring up the local lab and run the main job"
@@ -78,6 +78,11 @@ $(IMAGES): $(BUILD)/apt.stamp $(VENV)/.requirements.stamp lab/hpclab/bootimages.
 # ---- the main job ---------------------------------------------------------------------------
 demo: deps $(IMAGES)
 	$(PY) lab/demo.py
+
+# Screenshot (1280x800, headless Chromium) of the cutover report into docs/images/cutover-report.png: of
+# REPORT=path/report.html (e.g. .build/demo/report.html after make demo), else of a 2,000-node fixture cutover.
+report-screenshot: deps
+	cd lab && $(PY) -m hpclab.report_fixture $(if $(REPORT),--report $(abspath $(REPORT)))
 
 # site.yml on the lab: SMD inventory plugin, adopted PostgreSQL, BSS and gateway roles, boot config per group.
 lab-site: deps
