@@ -30,6 +30,7 @@ LOSS_KINDS = tuple(bss_convert.LOSS_KINDS) + (
     "html_escaped",          # boot-service renders params/kernel/initrd through html/template: & ' < > " + are escaped
     "script_time_params",    # BSS adds xname=/nid=/ds=/bss_referral_token= at script time, boot-service appends BOOTIF=
     "initrd_quirk",          # BSS cuts the first "initrd" word of the cmdline at script time; boot-service does not
+    "endpoint_disabled",     # SMD has no enabled endpoint: BSS sends the node through discovery first, boot-service boots it
 )
 
 
@@ -190,7 +191,7 @@ def _convert_node(node, served, build, node_params, datasource_url, fallbacks):
             continue
         cmdline = node_cmdline(triple[2], xname, nid, datasource_url) if node_params else triple[2]
         full = (triple[0], triple[1], cmdline)
-        divergent_node = len(set(value[1][1] for value in members)) > 1 or tier == "mac"
+        divergent_node = len(set(member[2][1] for member in members)) > 1 or tier == "mac"
         if node_params:
             name = PREFIX + "node-" + xname + ("-" + _mac_suffix(mac) if divergent_node and mac else "")
         else:
@@ -304,6 +305,11 @@ def _losses(base_losses, records, build, divergent, fallbacks, node_params, data
         if base["initrd"] and "initrd" in bss_convert.script_cmdline(base):
             losses.append(_loss("initrd_quirk", record, "BSS cuts the first word holding 'initrd' from the cmdline at"
                                 " script time and prepends initrd=initrd; boot-service serves the cmdline as written"))
+    imported = {spec["xname"] for spec in build.nodes.values()}
+    for node in smd_nodes:
+        if node["xname"] in imported and node.get("endpoint_enabled") is False:
+            losses.append(_loss("endpoint_disabled", node["xname"], "SMD lists no enabled ComponentEndpoint: BSS answers"
+                                " the node's first request with its discovery script; boot-service boots its configuration"))
     with_mac = sum(1 for spec in build.nodes.values() if spec.get("bootMac"))
     if with_mac:
         losses.append(_loss("script_time_params", "BOOTIF", "boot-service appends BOOTIF=01-<boot MAC> to the cmdline"
@@ -318,7 +324,6 @@ def _losses(base_losses, records, build, divergent, fallbacks, node_params, data
                                 " script time; without datasource_url boot-service serves no ds="))
         losses.append(_loss("script_time_params", "bss_referral_token", "etcd-mode BSS adds a random"
                             " bss_referral_token= for its cloud-init; boot-service has no referral tokens"))
-    del smd_nodes
     losses.sort(key=lambda loss: (loss["kind"], loss["name"]))
     return losses
 

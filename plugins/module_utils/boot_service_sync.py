@@ -43,12 +43,11 @@ def _delta_config(name, current, desired, scope):
     """Delta sync of one configuration: selectors of identities in scope follow the conversion, others stay."""
     if _fallback(name):
         return desired
-    if current is None:
-        return desired if desired is not None and _touches(desired, scope) else None
-    if desired is None:
-        desired = {}
+    absent = current is None
+    current = current or {}
+    desired = desired or {}
     if not (_touches(current, scope) or _touches(desired, scope)):
-        return current
+        return None if absent else current
     merged = dict(desired or current)
     for key, members in (("hosts", scope["xnames"]), ("macs", scope["macs"]), ("nids", scope["nids"])):
         kept = [item for item in current.get(key, []) if item not in members]

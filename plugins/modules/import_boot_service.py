@@ -123,7 +123,8 @@ options:
     default: []
     choices: [cloud_init, global_cloud_init, unknown_mac_record, unknown_nid_record, unknown_xname_record,
               node_without_mac, tag_record, image_params_merged, kernel_missing, divergent_identities,
-              shadowed_record, undecodable_record, unsafe_params, html_escaped, script_time_params, initrd_quirk]
+              shadowed_record, undecodable_record, unsafe_params, html_escaped, script_time_params, initrd_quirk,
+              endpoint_disabled]
   accept_losses:
     description: Record, node or parameter names whose losses are accepted (for example C(Global), C(x3000c0s4b0n0), C(BOOTIF)).
     type: list
