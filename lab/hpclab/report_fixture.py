@@ -14,6 +14,7 @@ renders the fixture (or takes ``--report``) and saves a 1280x800 screenshot.
 """
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -46,11 +47,10 @@ def losses_of(nodes, seed=0):
 
 
 def _iso(epoch):
-    import datetime  # pylint: disable=import-outside-toplevel
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fixture_state(nodes_count=2000, seed=0, state_dir="/var/lib/hpc_boot/cutover"):
+def fixture_state(nodes_count=2000, seed=0):
     """(state, loss report) of a complete cutover of ``nodes_count`` synthetic nodes."""
     nodes = cluster.generate_nodes(nodes_count, seed=seed)
     conversion = losses_of(nodes, seed)
@@ -108,14 +108,17 @@ def stopped_at_parity(state):
 
 
 def write_fixture(state_dir, nodes_count=2000, seed=0, stopped=False):
-    state, loss_report = fixture_state(nodes_count, seed, state_dir)
-    if stopped:
-        state = stopped_at_parity(state)
+    state, loss_report = fixture_state(nodes_count, seed)
+    write_state_dir(state_dir, stopped_at_parity(state) if stopped else state, loss_report)
+    return state, loss_report
+
+
+def write_state_dir(state_dir, state, loss_report):
+    """``state.json`` and ``losses.json`` into ``state_dir``, as the cutover leaves them."""
     os.makedirs(state_dir, exist_ok=True)
     for name, value in (("state.json", state), ("losses.json", loss_report)):
         with open(os.path.join(state_dir, name), "w", encoding="utf-8") as handle:
             json.dump(value, handle, indent=1, sort_keys=True)
-    return state, loss_report
 
 
 def render(*state_dirs):

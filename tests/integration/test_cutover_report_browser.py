@@ -69,8 +69,9 @@ def reports(tmp_path_factory):
         pytest.fail("chromium is not installed: make deps installs Debian's chromium package")
     work = str(tmp_path_factory.mktemp("cutover-report"))
     complete, stopped = os.path.join(work, "complete"), os.path.join(work, "stopped")
-    _state, loss_report = report_fixture.write_fixture(complete, 2000)
-    report_fixture.write_fixture(stopped, 2000, stopped=True)
+    state, loss_report = report_fixture.fixture_state(2000)
+    report_fixture.write_state_dir(complete, state, loss_report)
+    report_fixture.write_state_dir(stopped, report_fixture.stopped_at_parity(state), loss_report)
     result = report_fixture.render(complete, stopped)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return {"work": work, "complete": complete, "stopped": stopped, "loss_report": loss_report}
