@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import datetime
 
-# Phases of the cutover in the order the role runs them; phases absent from the state are "not run".
-MAIN_PHASES = ("preflight", "backup", "postgres", "schema", "import", "new_bss", "parity", "canary", "rollout")
+# Phases of the cutover in the order the role runs them, per destination; phases absent from the state are "not run".
+DESTINATION_PHASES = {
+    "postgres": ("preflight", "backup", "postgres", "schema", "import", "new_bss", "parity", "canary", "rollout"),
+    "boot_service": ("preflight", "backup", "boot_service", "import", "parity", "canary", "rollout"),
+}
+MAIN_PHASES = DESTINATION_PHASES["postgres"]
 # Records listed per kind on the page; the loss report (JSON) the page links holds all of them.
 LISTED_PER_KIND = 1000
 # Timeline geometry (SVG user units): label column, bar area, text after the bars, row height.
@@ -75,6 +79,25 @@ LOSS_KINDS = {
         "the nodes boot the same, and run what these values make them run",
         "read each detail and correct the record with hpc_boot.bss.bootparams, which refuses such values"),
 }
+# Kinds the boot-service import reports, and kinds whose meaning differs there.
+LOSS_KINDS_BOOT_SERVICE = {
+    "divergent_identities": (
+        "the node's MACs, xname and NID were served different configurations; boot-service serves one configuration "
+        "per node, so the identities named in the detail now boot that one",
+        "check the detail, then set the configuration you want for the whole node"),
+    "html_escaped": (
+        "boot-service writes these values through Go's html/template, so the nodes are served them escaped (&amp; and the like)",
+        "remove the characters HTML escapes from these kernel, initrd or params values"),
+    "initrd_quirk": (
+        "BSS cut the first word holding 'initrd' from the command line and added initrd=initrd; boot-service serves the line as written",
+        "check that the kernel still finds its initrd, and write the command line as the nodes need it"),
+    "endpoint_disabled": (
+        "SMD lists no enabled endpoint for these nodes: BSS answered them with the discovery script, boot-service boots them",
+        "enable their endpoints in SMD, or remove them from boot-service if they must not boot"),
+    "script_time_params": (
+        "parameters BSS adds to every script at boot time (named in the detail) are added differently or not at all by boot-service",
+        "put the parameters the nodes need into their configuration, or set the import's matching option"),
+}
 UNKNOWN_KIND = ("no description for this kind", "read each record's detail and docs/import-rules.md")
 
 
@@ -83,9 +106,15 @@ def build(state, loss_report=None, accept_kinds=None, accept_names=None, old_url
     state = state or {}
     phases = state.get("phases") or {}
     order = [name for name in state.get("order") or list(phases) if name in phases]
+    destination = str(_data(phases.get("preflight")).get("destination") or ("boot_service" if "boot_service" in phases else "postgres"))
+    main_phases = DESTINATION_PHASES.get(destination, MAIN_PHASES)
     old = _side(phases.get("preflight"), old_url, "old BSS", "old_bss_backend", "etcd")
-    new = _side(phases.get("new_bss"), new_url, "new BSS", "backend", "")
-    losses = _losses(phases, loss_report, accept_kinds or [], accept_names or [], loss_report_path)
+    if destination == "boot_service":
+        new = _side(phases.get("boot_service"), new_url, "boot-service", "backend", "")
+    else:
+        new = _side(phases.get("new_bss"), new_url, "new BSS", "backend", "")
+    kinds = dict(LOSS_KINDS, **LOSS_KINDS_BOOT_SERVICE) if destination == "boot_service" else LOSS_KINDS
+    losses = _losses(phases, loss_report, accept_kinds or [], accept_names or [], loss_report_path, kinds)
     parity = _parity_runs(phases, order)
     return {
         "created": state.get("created", ""),
@@ -93,13 +122,14 @@ def build(state, loss_report=None, accept_kinds=None, accept_names=None, old_url
         "old": old,
         "new": new,
         "title": "BSS cutover report: %s to %s" % (old["label"], new["label"]),
-        "outcome": _outcome(phases, order),
+        "destination": destination,
+        "outcome": _outcome(phases, order, main_phases),
         "traffic": _traffic(phases, old, new),
         "parity": parity,
         "parity_differences": [run for run in parity if run["differences"]],
         "canary": _canary(phases.get("canary")),
         "losses": losses,
-        "timeline": _timeline(phases, order),
+        "timeline": _timeline(phases, order, main_phases),
         "backups": list(_data(phases.get("backup")).get("files") or []),
         "backup_revision": _data(phases.get("backup")).get("revision", ""),
         "import_counts": [{"name": key, "value": value} for key, value in sorted((_data(phases.get("import")).get("counts") or {}).items())],
@@ -122,7 +152,7 @@ def _side(record, url, default_name, backend_key, default_backend):
             "version": str(data.get("version") or data.get("old_bss_version") or "")}
 
 
-def _outcome(phases, order):
+def _outcome(phases, order, main_phases):
     rollback = phases.get("rollback")
     if rollback:
         status = rollback.get("status")
@@ -139,8 +169,8 @@ def _outcome(phases, order):
             return _result("interrupted", "INTERRUPTED", "interrupted in phase %s (a re-run resumes there)" % name, name, "")
     if (phases.get("rollout") or {}).get("status") == "done":
         return _result("complete", "COMPLETE", "every phase done", "", "")
-    done = [index for index, name in enumerate(MAIN_PHASES) if (phases.get(name) or {}).get("status") == "done"]
-    later = MAIN_PHASES[done[-1] + 1:] if done else MAIN_PHASES
+    done = [index for index, name in enumerate(main_phases) if (phases.get(name) or {}).get("status") == "done"]
+    later = main_phases[done[-1] + 1:] if done else main_phases
     nxt = later[0] if later else ""
     return _result("partial", "IN PROGRESS", "not finished: next phase %s" % nxt, nxt, "")
 
@@ -251,7 +281,7 @@ def _export_path(phases):
     return ""
 
 
-def _losses(phases, loss_report, accept_kinds, accept_names, loss_report_path):
+def _losses(phases, loss_report, accept_kinds, accept_names, loss_report_path, sentences):
     data = _data(phases.get("import"))
     counts = {}
     complete = isinstance(loss_report, dict) and isinstance(loss_report.get("losses"), list)
@@ -272,7 +302,7 @@ def _losses(phases, loss_report, accept_kinds, accept_names, loss_report_path):
         accepted = sum(1 for loss in listed if kind in accept_kinds or loss.get("name") in accept_names)
         if kind in accept_kinds:
             accepted = counts[kind]
-        meaning, action = LOSS_KINDS.get(kind, UNKNOWN_KIND)
+        meaning, action = sentences.get(kind, UNKNOWN_KIND)
         details = {str(loss.get("detail", "")) for loss in listed}
         kinds.append({
             "kind": kind, "count": counts[kind], "accepted": accepted, "unaccepted": counts[kind] - accepted,
@@ -298,11 +328,11 @@ def _epoch(record):
     return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def _timeline(phases, order):
+def _timeline(phases, order, main_phases):
     """One row per phase (recorded ones in order, then main phases not run), with bar geometry on a shared time axis."""
     names = list(order)
-    if "rollback" not in phases or any(name in phases for name in MAIN_PHASES):
-        names += [name for name in MAIN_PHASES if name not in phases]
+    if "rollback" not in phases or any(name in phases for name in main_phases):
+        names += [name for name in main_phases if name not in phases]
     starts = {name: _epoch(phases[name]) for name in order}
     known = [value for value in starts.values() if value is not None]
     first = min(known) if known else 0.0

@@ -199,3 +199,40 @@ def test_filter_refuses_what_is_not_a_state(bad, message):
 def test_filter_refuses_a_loss_report_that_is_not_a_mapping():
     with pytest.raises(AnsibleFilterError, match="loss_report must be"):
         cutover_report(complete_state(), loss_report=["x"])
+
+
+def boot_service_state():
+    state = complete_state()
+    phases = state["phases"]
+    phases["preflight"]["data"]["destination"] = "boot_service"
+    del phases["new_bss"]
+    phases["boot_service"] = phase("done", 1003.0, 1.0, {"url": "http://bs:8080", "version": "v0.3.2"})
+    phases["import"]["data"]["cloud_init_export"] = "/s/cloud-init.json"
+    state["order"] = ["preflight", "backup", "boot_service", "import", "parity", "canary", "rollout"]
+    return state
+
+
+def test_a_boot_service_cutover_names_its_side_phases_and_kinds():
+    losses = {"losses": [{"kind": "html_escaped", "name": "x1", "detail": "params '&' is served as '&amp;'"},
+                         {"kind": "divergent_identities", "name": "x2", "detail": "mac -> Compute"},
+                         {"kind": "cloud_init", "name": "x3", "detail": "dropped"}]}
+    built = report.build(boot_service_state(), losses, new_url="http://ignored")
+    assert built["destination"] == "boot_service" and built["new"]["label"] == "boot-service"
+    assert built["title"] == "BSS cutover report: old BSS (etcd) to boot-service"
+    assert built["traffic"] == {"side": "new", "text": "all nodes: boot-service", "url": "http://bs:8080", "nodes": []}
+    rows = [row["phase"] for row in built["timeline"]["rows"]]
+    assert rows == ["preflight", "backup", "boot_service", "import", "parity", "canary", "rollout"], "no PostgreSQL phases shown as not run"
+    groups = {group["kind"]: group for group in built["losses"]["kinds"]}
+    assert groups["html_escaped"]["meaning"] == report.LOSS_KINDS_BOOT_SERVICE["html_escaped"][0]
+    assert "boot-service serves one configuration" in groups["divergent_identities"]["meaning"]
+    assert groups["cloud_init"]["export"] == "/s/cloud-init.json"
+
+
+def test_a_boot_service_cutover_stopped_before_its_import_names_the_next_phase():
+    state = boot_service_state()
+    for name in ("import", "parity", "canary", "rollout"):
+        del state["phases"][name]
+    state["order"] = ["preflight", "backup", "boot_service"]
+    built = report.build(state)
+    assert built["outcome"]["text"] == "not finished: next phase import"
+    assert [row["phase"] for row in built["timeline"]["rows"] if row["status"] == "not run"] == ["import", "parity", "canary", "rollout"]
