@@ -345,12 +345,12 @@ def _timeline(phases, order, main_phases):
         start = starts.get(name)
         duration = float(record.get("duration") or 0)
         offset = (start - first) if start is not None else 0.0
-        bar = status != "not run" and start is not None
+        drawn = status != "not run" and start is not None
         x = LABEL_WIDTH + round(BAR_WIDTH * offset / span, 1)
-        width = max(round(BAR_WIDTH * duration / span, 1), MIN_BAR) if bar else 0
+        width = max(round(BAR_WIDTH * duration / span, 1), MIN_BAR) if drawn else 0
         rows.append({"phase": name, "status": status, "offset": round(offset, 1), "duration": round(duration, 1),
                      "started": record.get("started", ""), "reason": str(record.get("reason", "")),
-                     "bar": bar, "x": x, "width": width, "y": 20 + index * ROW_HEIGHT, "text_x": LABEL_WIDTH + BAR_WIDTH + 8,
-                     "blocks": "\u2588" * max(1, round(20 * duration / span)) if bar else ""})
+                     "bar": drawn, "x": x, "width": width, "y": 20 + index * ROW_HEIGHT, "text_x": LABEL_WIDTH + BAR_WIDTH + 8,
+                     "blocks": "\u2588" * max(1, round(20 * duration / span)) if drawn else ""})
     return {"rows": rows, "span": round(span, 1), "height": 28 + len(rows) * ROW_HEIGHT,
             "width": LABEL_WIDTH + BAR_WIDTH + 190, "axis_end": LABEL_WIDTH + BAR_WIDTH, "label_width": LABEL_WIDTH}
