@@ -139,8 +139,8 @@ class BootServiceClient(object):
                 return response
             detail = error_detail(response)
             if response.status_code in (401, 403):
-                raise BootServiceError(auth_refusal(url, method, response.status_code, detail,
-                                                   "Authorization" in self.session.headers),
+                had_token = "Authorization" in self.session.headers
+                raise BootServiceError(auth_refusal(url, method, response.status_code, detail, had_token),
                                        method, url, response.status_code, detail)
             raise BootServiceError("%s %s returned HTTP %d: %s" % (method, url, response.status_code, detail),
                                    method, url, response.status_code, detail)

@@ -95,8 +95,8 @@ def test_create_list_replace_delete_round_trip(service):
     assert client.list("bootconfigurations") == []
     made = client.create("bootconfigurations", "compute", {"hosts": ["x1000c0s0b0n0"], "kernel": "http://k/vmlinuz"})
     uid = made["metadata"]["uid"]
-    assert service.requests[-1]["body"] == {"metadata": {"name": "compute"},
-                                             "spec": {"hosts": ["x1000c0s0b0n0"], "kernel": "http://k/vmlinuz"}}
+    expected = {"metadata": {"name": "compute"}, "spec": {"hosts": ["x1000c0s0b0n0"], "kernel": "http://k/vmlinuz"}}
+    assert service.requests[-1]["body"] == expected
     replaced = client.replace("bootconfigurations", uid, "compute", {"kernel": "http://k/vmlinuz2", "priority": 7})
     assert replaced["spec"] == {"kernel": "http://k/vmlinuz2", "priority": 7}
     assert service.requests[-1]["method"] == "PUT" and service.requests[-1]["path"] == "/bootconfigurations/" + uid
