@@ -242,22 +242,34 @@ def _int(value):
 
 
 def script_lines(parsed):
-    """The boot script lines a parsed, normalised script (bootscript_info's parity ``first``/``second``) stands for."""
+    """The boot script lines a parsed, normalised script stands for (bootscript_info's parity ``first``/``second``).
+
+    BSS scripts (kernel, initrd, params, retry_delay, chain) are rebuilt line by line; what a boot-service
+    comparison reports for a node that does not boot (kind, ended_by, message) is one line.
+    """
     if parsed is None:
         return ["(no script: HTTP 404)"]
     if not isinstance(parsed, dict):
         return [str(parsed)]
-    if parsed.get("kind") == "error":
+    kind = parsed.get("kind", "")
+    if kind == "error":
         return ["(error: %s)" % parsed.get("error", "")]
+    bss_tail = "chain" in parsed or "retry_delay" in parsed
     lines = ["#!ipxe"]
-    if parsed.get("kind") == "boot":
+    if kind == "boot":
         lines.append(("kernel --name kernel %s %s" % (parsed.get("kernel", ""), parsed.get("params", ""))).rstrip() + " || goto boot_retry")
         if parsed.get("initrd"):
             lines.append("initrd --name initrd %s || goto boot_retry" % parsed["initrd"])
-        lines.extend(["boot || goto boot_retry", ":boot_retry"])
-    elif parsed.get("kind") == "other":
+        lines.append("boot || goto boot_retry")
+        if bss_tail:
+            lines.append(":boot_retry")
+    elif not bss_tail:
+        ended = ": ".join(str(part) for part in (parsed.get("ended_by"), parsed.get("message")) if part)
+        return ["(%s%s)" % (kind or "no script", ", " + ended if ended else "")]
+    elif kind == "other":
         lines.append("(not a BSS boot script)")
-    lines.extend(["sleep %s" % parsed.get("retry_delay", ""), "chain %s" % parsed.get("chain", "")])
+    if bss_tail:
+        lines.extend(["sleep %s" % parsed.get("retry_delay", ""), "chain %s" % parsed.get("chain", "")])
     return lines
 
 

@@ -236,3 +236,11 @@ def test_a_boot_service_cutover_stopped_before_its_import_names_the_next_phase()
     built = report.build(state)
     assert built["outcome"]["text"] == "not finished: next phase import"
     assert [row["phase"] for row in built["timeline"]["rows"] if row["status"] == "not run"] == ["import", "parity", "canary", "rollout"]
+
+
+def test_script_lines_of_a_boot_service_comparison():
+    assert report.script_lines({"kind": "boot", "kernel": "http://k", "initrd": "http://i", "params": "quiet"}) == [
+        "#!ipxe", "kernel --name kernel http://k quiet || goto boot_retry", "initrd --name initrd http://i || goto boot_retry",
+        "boot || goto boot_retry"]
+    assert report.script_lines({"kind": "no boot", "ended_by": "HTTP 404"}) == ["(no boot, HTTP 404)"]
+    assert report.script_lines({"kind": "halt", "ended_by": "exit", "message": "no config"}) == ["(halt, exit: no config)"]
