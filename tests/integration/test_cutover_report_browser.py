@@ -20,6 +20,8 @@ import pytest
 from hpclab import report_fixture
 
 SHOTS = os.path.join(report_fixture.REPO, ".build", "report-browser")
+# One worker renders the reports once for the three tests (make pytest runs with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("cutover_report_browser")
 
 PROBE = """
 <script>
