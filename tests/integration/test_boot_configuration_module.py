@@ -8,13 +8,42 @@ of one field is one PUT with a diff of that field; refused records fail before a
 import json
 import urllib.request
 
+import pytest
 from bss_play import run_module
+
+from ansible_collections.hpc_boot.bss.plugins.module_utils.boot_service_client import BootServiceClient
+from ansible_collections.hpc_boot.bss.plugins.module_utils.boot_service_model import BootServiceDeclarationError
+from ansible_collections.hpc_boot.bss.plugins.module_utils.boot_service_plan import PlanError
+from ansible_collections.hpc_boot.bss.plugins.modules import boot_configuration
 
 K1 = "http://10.0.0.1/boot/vmlinuz-6.1"
 I1 = "http://10.0.0.1/boot/initrd-6.1.img"
 P1 = "console=ttyS0,115200 root=live:http://10.0.0.1/images/compute.squashfs ip=dhcp"
 K2 = "http://10.0.0.1/boot/vmlinuz-6.6"
 MAC = "de:ca:fc:0f:fe:e1"
+
+
+DEFAULTS = {"boot_configurations": [], "nodes": [], "declarations": [], "declaration_prefix": "node-", "declaration_nodes": True,
+            "state": "present", "exclusive": False, "max_delete_share": 0.25, "allow_large_delete": False}
+
+
+class Direct(object):
+    """The module's work without an ansible-playbook process (the playbook runs above cover the Ansible side)."""
+
+    def __init__(self, url, check=False, **params):
+        self.params = dict(DEFAULTS, **params)
+        self.check_mode = check
+        self.diff_mode = True
+        self.client = BootServiceClient(url)
+        self.warnings = []
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def run(self):
+        result = boot_configuration.reconcile(self)
+        result["warnings"] = self.warnings
+        return result
 
 
 def _resources(url, kind):
@@ -89,19 +118,18 @@ def test_refused_records_fail_before_any_write_naming_field_and_value(boot_servi
     assert "nodes[2].xname: 'x1000c0s0b0' is not a node xname" in result["msg"], result["msg"]
     bad_priority = _args(url)
     bad_priority["boot_configurations"][1]["priority"] = 101
-    result = run_module("boot_configuration", bad_priority)
-    assert result.get("failed") is True
-    assert "boot_configurations[1].priority: 101" in result["msg"] and "0..100" in result["msg"], result["msg"]
+    del bad_priority["url"]
+    with pytest.raises(BootServiceDeclarationError, match=r"boot_configurations\[1\]\.priority: 101 .*\(0\.\.100\)"):
+        Direct(url, **bad_priority).run()
     assert _resources(url, "bootconfigurations") == [] and _resources(url, "nodes") == []
 
 
 def test_a_wildcard_host_is_stored_but_warned_about_because_boot_service_never_matches_it(boot_service):
     url = boot_service.url
-    args = {"url": url, "boot_configurations": [{"name": "chassis", "hosts": ["x1000c0s*"], "kernel": K1}],
-            "nodes": [{"xname": "x1000c0s0b0n0"}]}
-    result = run_module("boot_configuration", args)
+    result = Direct(url, boot_configurations=[{"name": "chassis", "hosts": ["x1000c0s*"], "kernel": K1}],
+                    nodes=[{"xname": "x1000c0s0b0n0"}]).run()
     assert result["changed"] is True
-    assert any("x1000c0s*" in w and "match no node" in w for w in result.get("warnings", [])), result
+    assert any("x1000c0s*" in w and "match no node" in w for w in result["warnings"]), result
     script = _script(url, host="x1000c0s0b0n0")
     assert "found node x1000c0s0b0n0 but no config" in script and K1 not in script, script
 
@@ -110,21 +138,19 @@ def test_declarations_of_the_boot_config_role_become_named_configurations_and_no
     url = boot_service.url
     declarations = [{"macs": [MAC], "hosts": ["x1000c0s0b0n0"], "nids": [1], "kernel": K1, "initrd": "", "params": P1},
                     {"hosts": ["x1000c0s1b0n0"], "kernel": K2, "initrd": "", "params": ""}]
-    args = {"url": url, "declarations": declarations}
-    applied = run_module("boot_configuration", args)
+    applied = Direct(url, declarations=declarations).run()
     assert applied["changed"] is True and applied["configurations_declared"] == 2 and applied["nodes_declared"] == 2, applied
     assert sorted(c["metadata"]["name"] for c in _resources(url, "bootconfigurations")) == ["node-x1000c0s0b0n0", "node-x1000c0s1b0n0"]
     assert f"set kernel {K1}\n" in _script(url, nid=1)
     assert f"set kernel {K2}\n" in _script(url, host="x1000c0s1b0n0")
-    assert run_module("boot_configuration", args)["changed"] is False
+    assert Direct(url, declarations=declarations).run()["changed"] is False
 
     # Exclusive with only one node declared: the other configuration and node go (allowed past the 25 % guard).
-    refused = run_module("boot_configuration", dict(args, declarations=declarations[:1], exclusive=True))
-    assert refused.get("failed") is True and "max_delete_share" in refused["msg"], refused
-    pruned = run_module("boot_configuration", dict(args, declarations=declarations[:1], exclusive=True, allow_large_delete=True),
-                        diff=True)
+    with pytest.raises(PlanError, match="exclusive would delete 1 of the 2 nodes .* max_delete_share=0.25"):
+        Direct(url, declarations=declarations[:1], exclusive=True).run()
+    pruned = Direct(url, declarations=declarations[:1], exclusive=True, allow_large_delete=True).run()
     assert [r["method"] for r in pruned["requests"]] == ["DELETE", "DELETE"]
     assert list(pruned["diff"]["before"]["bootconfigurations"]) == ["node-x1000c0s1b0n0"]
     assert [n["spec"]["xname"] for n in _resources(url, "nodes")] == ["x1000c0s0b0n0"]
-    gone = run_module("boot_configuration", dict(args, declarations=declarations[:1], state="absent"))
+    gone = Direct(url, declarations=declarations[:1], state="absent").run()
     assert gone["changed"] is True and _resources(url, "bootconfigurations") == [] and _resources(url, "nodes") == []
