@@ -73,8 +73,25 @@ def point_canaries_at_lab_images(bss_url, canaries):
             raise procs.LabError(f"PUT canary parameters for {node['xname']}: {response.status_code} {response.text}")
 
 
-def gateway_settings(work_dir, lab_env, port):
-    """gateway_* variables for a gateway in ``work_dir`` in front of both lab BSS instances."""
+def start_lab_boot_service(state_dir):
+    """The real boot-service beside the lab's BSS instances (file storage, Node records only, legacy API on),
+    recorded in the lab's state so that ``hpclab down`` stops it by PID. A running one is reused."""
+    from hpclab import boot_service  # pylint: disable=import-outside-toplevel
+    lab = cli.LabState(state_dir)
+    with lab.locked():
+        services = lab.services()
+        if "boot-service" in services and services["boot-service"].alive():
+            return services["boot-service"]
+        service = boot_service.start_boot_service(procs.make_workdir("boot-service"), name="boot-service")
+        services["boot-service"] = service
+        lab.save(services, lab.meta())
+    return service
+
+
+def gateway_settings(work_dir, lab_env, port, new_instance=None):
+    """gateway_* variables for a gateway in ``work_dir`` in front of both lab BSS instances.
+
+    ``new_instance``: (name, port) of the new side when it is not the lab's BSS on PostgreSQL (boot-service)."""
     tag = "".join(ch for ch in os.path.basename(os.path.dirname(work_dir.rstrip("/"))).lower() if ch.isalnum())[-12:]
     unit = "hpclab-gw-" + (tag or "lab")
     return {
@@ -87,17 +104,20 @@ def gateway_settings(work_dir, lab_env, port):
         "gateway_port": port,
         "gateway_instances": [
             {"name": "bss_etcd", "address": procs.LOOPBACK, "port": int(lab_env["HPCLAB_BSS_ETCD_URL"].rsplit(":", 1)[1])},
+            {"name": new_instance[0], "address": procs.LOOPBACK, "port": new_instance[1]} if new_instance else
             {"name": "bss_postgres", "address": procs.LOOPBACK, "port": int(lab_env["HPCLAB_BSS_POSTGRES_URL"].rsplit(":", 1)[1])},
         ],
         "gateway_active_instance": "bss_etcd",
     }
 
 
-def prepare(state_dir, canary_count=1, power="vm"):
+def prepare(state_dir, canary_count=1, power="vm", destination="postgres"):
     """Write ``<state_dir>/cutover/inventory.yml`` for the cutover on this lab and deploy its gateway.
 
     Returns a dict with the inventory path, the work dir, the canaries and the gateway unit/port.
     ``power`` is ``vm`` (boot the canary in QEMU), or a shell command template for fault drills.
+    ``destination`` ``boot_service`` starts the real boot-service (:func:`start_lab_boot_service`) as the new side,
+    behind the same gateway as instance ``boot_service``, adopted by the cutover.
     """
     lab_env = cli.env_vars(state_dir)
     services = cli.LabState(state_dir).services()
@@ -116,7 +136,12 @@ def prepare(state_dir, canary_count=1, power="vm"):
                          f"--workdir {os.path.join(work_dir, 'canary-vm')}")
     else:
         power_command = power
-    settings = gateway_settings(work_dir, lab_env, gateway_port)
+    new_side = {"url": lab_env["HPCLAB_BSS_POSTGRES_URL"], "instance": "bss_postgres", "log": services["bss-postgres"].log}
+    if destination == "boot_service":
+        boot_service = start_lab_boot_service(state_dir)
+        new_side = {"url": boot_service.url, "instance": "boot_service", "log": boot_service.log}
+    settings = gateway_settings(work_dir, lab_env, gateway_port,
+                                (new_side["instance"], int(new_side["url"].rsplit(":", 1)[1])) if destination == "boot_service" else None)
     settings.update({
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -126,7 +151,8 @@ def prepare(state_dir, canary_count=1, power="vm"):
         "cutover_etcd_port": int(lab_env["HPCLAB_ETCD_PORT"]),
         "cutover_smd_url": lab_env["HPCLAB_SMD_URL"],
         "cutover_old_bss_url": lab_env["HPCLAB_BSS_ETCD_URL"],
-        "cutover_new_bss_url": lab_env["HPCLAB_BSS_POSTGRES_URL"],
+        "cutover_destination": destination,
+        "cutover_new_bss_url": new_side["url"],
         "cutover_validate_certs": False,
         "cutover_db_host": lab_env["HPCLAB_PG_HOST"],
         "cutover_db_port": int(lab_env["HPCLAB_PG_PORT"]),
@@ -136,14 +162,15 @@ def prepare(state_dir, canary_count=1, power="vm"):
         "cutover_db_sslmode": "disable",
         "cutover_deploy_postgres": False,
         "cutover_deploy_new_bss": False,
+        "cutover_deploy_boot_service": False,
         "cutover_gateway_url": f"http://{procs.LOOPBACK}:{gateway_port}",
         "cutover_gateway_old_instance": "bss_etcd",
-        "cutover_gateway_new_instance": "bss_postgres",
+        "cutover_gateway_new_instance": new_side["instance"],
         "cutover_canary_nodes": [node["xname"] for node in canaries],
         "cutover_power_method": "command",
         "cutover_power_command": power_command,
         "cutover_canary_timeout": 60,
-        "cutover_new_bss_log": services["bss-postgres"].log,
+        "cutover_new_bss_log": new_side["log"],
         "cutover_check_url_rewrites": [{"from": vm.guest_image_url(""), "to": lab_env.get("HPCLAB_IMAGES_URL", "") + "/"}],
         # The lab's synthetic cluster holds every shape an etcd BSS has, cloud-init included, which
         # PostgreSQL cannot carry: the lab accepts those losses by kind, as an operator would by name.
@@ -151,6 +178,13 @@ def prepare(state_dir, canary_count=1, power="vm"):
                                       "unknown_xname_record", "node_without_mac", "tag_record", "image_params_merged",
                                       "divergent_identities", "shadowed_record", "kernel_missing"],
     })
+    if destination == "boot_service":
+        settings.update({
+            # The lab's nodes keep the old BSS as their cloud-init datasource; a site names its cloud-init service.
+            "cutover_boot_service_datasource_url": services["bss-etcd"].extra["advertise_address"],
+            # What boot-service serves differently by design (docs/cutover.md), accepted by name as an operator would.
+            "cutover_accept_losses": ["BOOTIF", "bss_referral_token"],
+        })
     inventory = {"all": {"children": {"bss_head": {"hosts": {"localhost": settings}}}}}
     path = os.path.join(work_dir, "inventory.yml")
     with open(path, "w", encoding="utf-8") as handle:

@@ -43,6 +43,9 @@ KERNEL_COMMANDS = ("kernel", "imgselect", "imgexec", "chain", "boot")
 INITRD_COMMANDS = ("initrd", "imgfetch", "module")
 STOP_COMMANDS = ("halt", "exit", "shell", "poweroff", "reboot")
 MAX_STEPS = 2000
+# boot-service names the BootConfiguration it chose in a comment (HTML-escaped like every value it renders).
+CONFIG_COMMENT = "# Configuration:"
+GO_HTML_ESCAPES = (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("+", "&#43;"), ("\x00", "\ufffd"))
 NORMALISATIONS = ("referral_token", "advertise_address", "initrd_name", "bootif", "neither_boots")
 
 
@@ -71,7 +74,7 @@ def _image(argv):
 
 def _empty(kind="other"):
     return {"kind": kind, "kernel": "", "initrd": "", "initrd_names": [], "params": "", "chain": "", "retry_delay": "",
-            "ended_by": "", "message": ""}
+            "ended_by": "", "message": "", "config_name": ""}
 
 
 def effective_boot(text):
@@ -97,6 +100,8 @@ def effective_boot(text):
         stripped = line.strip()
         if stripped.startswith("# Error:") and not result["message"]:
             result["message"] = stripped[len("# Error:"):].strip()
+        if stripped.startswith(CONFIG_COMMENT) and not result["config_name"]:
+            result["config_name"] = stripped[len(CONFIG_COMMENT):].strip()
         if not stripped or stripped.startswith(":"):
             continue
         previous = None
@@ -142,6 +147,13 @@ def effective_boot(text):
 def _booted(result, kernel, initrds):
     return dict(result, kind="boot", kernel=kernel[0], params=kernel[1], initrd=" ".join(uri for _name, uri in initrds),
                 initrd_names=[name for name, _uri in initrds], ended_by="boot")
+
+
+def go_html_escape(text):
+    """A value as boot-service's html/template writes it into a script (text context)."""
+    for raw, escaped in GO_HTML_ESCAPES:
+        text = (text or "").replace(raw, escaped)
+    return text
 
 
 def _mac(text):

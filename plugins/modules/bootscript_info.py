@@ -45,9 +45,9 @@ options:
     default: []
   nodes:
     description:
-      - Nodes as dicts with C(xname), C(nid) and C(macs) (the shape of the P(hpc_boot.bss.smd_nodes#filter) filter); every
-        MAC, the xname and a positive NID of each are looked up, in addition to O(macs), O(hosts) and O(nids).
-      - Their MACs also tell the C(bootif) rule which MACs belong to a node looked up by xname or NID.
+      - Node identities as dicts with C(xname), C(nid) and C(macs) (the shape of the P(hpc_boot.bss.smd_nodes#filter) filter).
+      - They add no lookup; they tell the C(bootif) rule which MACs belong to a node looked up by xname or NID (without them, a
+        C(BOOTIF=) on one side only of such a lookup is a difference).
     type: list
     elements: dict
     default: []
@@ -133,12 +133,9 @@ def requested_nodes(params):
         if not isinstance(node, dict) or not node.get("xname"):
             raise model.BootParamsError("bootscript_info: nodes[%d] must be a dict with an xname, got %r" % (index, node))
         own = [model.normalise_mac(mac, "bootscript_info", "nodes[%d].macs" % index) for mac in node.get("macs") or []]
-        macs.extend(own)
-        hosts.append(node["xname"])
         node_macs[node["xname"]] = own
         if node.get("nid") not in (None, "", 0, "0", -1, "-1"):
             nid = model.normalise_nid(node["nid"], "bootscript_info", "nodes[%d].nid" % index)
-            nids.append(nid)
             node_macs[model.nid_label(nid)] = own
     nodes = []
     for index, mac in enumerate(macs):

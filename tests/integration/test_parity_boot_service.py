@@ -52,7 +52,8 @@ def seed_boot_service(service, old_bss, params_of):
 
 def parity(old_bss, service):
     return run_module("bootscript_info", {"url": old_bss.url, "compare_url": service.url, "compare_service": "boot_service",
-                                          "nodes": NODES, "hosts": ["x3000c0s9b0n0"]})
+                                          "macs": [n["macs"][0] for n in NODES], "nids": [n["nid"] for n in NODES],
+                                          "hosts": [n["xname"] for n in NODES] + ["x3000c0s9b0n0"], "nodes": NODES})
 
 
 def test_every_lookup_agrees_and_each_by_design_rule_is_named(old_bss, boot_service):
