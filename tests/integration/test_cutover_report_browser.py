@@ -41,7 +41,7 @@ PROBE = """
     lossNames: [...document.querySelectorAll('#losses details code, #losses details li')].map(el => el.textContent),
     parityRows: [...document.querySelectorAll('#parity tr')].slice(1).map(tr => [...tr.cells].map(td => td.textContent)),
     scripts: document.scripts.length,
-    bold: document.querySelectorAll('b, i').length,
+    bold: document.querySelectorAll(['#summary', '#timeline', '#parity', '#losses'].map(s => s + ' b, ' + s + ' i').join(', ')).length,
     summaryBox: box(summary), lossCountsBox: box(document.querySelector('#loss-counts')), firstDetails: box(document.querySelector('details')),
     summaryBeforeLosses: !!(summary && losses && (summary.compareDocumentPosition(losses) & Node.DOCUMENT_POSITION_FOLLOWING)),
   };
