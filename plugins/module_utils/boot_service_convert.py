@@ -143,7 +143,7 @@ def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_ur
         problem = _convert_node(node, served, build, node_params, datasource_url, fallbacks)
         if problem:
             divergent.append(problem)
-    _add_fallbacks(records, smd_nodes, build, node_params, fallbacks)
+    _add_fallbacks(records, smd_nodes, build, fallbacks)
     losses = _losses(base["losses"], records, build, divergent, fallbacks, node_params, datasource_url, smd_nodes)
     configs = {name: _compact(spec) for name, spec in build.configs.items()}
     counts = {"records": len(params), "smd_nodes": len(by_xname), "node_records": len(build.nodes),
@@ -223,8 +223,8 @@ def _divergence(node, served, members, primary):
         want = served[ident][1] if served[ident] else None
         have = got.get(ident)
         if want != have:
-            changed.append("%s (BSS: %s, boot-service: %s)" % (ident, served[ident][0] if served[ident] else "nothing",
-                                                                 _describe(have, members)))
+            source = served[ident][0] if served[ident] else "nothing"
+            changed.append("%s (BSS: %s, boot-service: %s)" % (ident, source, _describe(have, members)))
     return (xname, changed) if changed else None
 
 
@@ -239,7 +239,7 @@ def _describe(have, members):
     return "another configuration"  # pragma: no cover - every triple comes from a member
 
 
-def _add_fallbacks(records, smd_nodes, build, node_params, fallbacks):
+def _add_fallbacks(records, smd_nodes, build, fallbacks):
     """Default becomes a catch-all configuration, each role record served as a role a group configuration."""
     roles = {node.get("role") for node in smd_nodes if node.get("role")}
     for name in sorted(records):
@@ -255,7 +255,6 @@ def _add_fallbacks(records, smd_nodes, build, node_params, fallbacks):
             spec = build.config(PREFIX + "role-" + name, triple, name)
             spec["groups"] = [role_group(name)]
             fallbacks.add(name)
-    del node_params
 
 
 def _compact(spec):

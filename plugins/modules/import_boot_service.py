@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: import_boot_service
 short_description: Import BSS boot parameters into OpenCHAMI's boot-service, faithfully
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the boot records of a BSS (etcd, an etcd snapshot, a PostgreSQL-mode database, or a live BSS API) and the
     node inventory of SMD, computes for every MAC, xname and NID of every node the boot configuration the old BSS
