@@ -21,6 +21,7 @@ Needs `make upstream` (boot-service). Everything runs on 127.0.0.1 on free ports
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,6 +161,7 @@ def main():
     finally:
         for service in reversed(services):
             service.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
