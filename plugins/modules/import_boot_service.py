@@ -218,7 +218,9 @@ cloud_init_entries:
   returned: when cloud_init_export is set
   type: int
 affected_nodes:
-  description: With O(since_revision), the number of nodes whose Node records and selectors were re-planned.
+  description:
+    - With O(since_revision), the number of nodes whose Node records and selectors were re-planned, including SMD nodes
+      that have no Node record in boot-service yet.
   returned: when since_revision is set
   type: int
 timings:
@@ -309,6 +311,7 @@ def run_import(module, client):
     if params["loss_report"]:
         _write_loss_report(params["loss_report"], revision, losses)
     scope = None
+    affected = set()
     if changed_keys is not None:
         records, _decode = bss_convert.resolve_records(records_kvs, kernels, initrds)
         pointers = {name: {rec["kernel_key"], rec["initrd_key"]} for name, rec in records.items()}
@@ -321,6 +324,15 @@ def run_import(module, client):
     result["unaccepted_loss_counts"] = _count_kinds(unaccepted)
     current = {kind: client.list(kind) for kind in boot_service_sync.KINDS}
     desired = {"bootconfigurations": conversion["configs"], "nodes": conversion["nodes"]}
+    if scope is not None:
+        # SMD nodes added since the base import have no Node record yet: BSS served them from the start
+        # (role or Default), boot-service cannot until they have one.
+        present = {(resource.get("metadata") or {}).get("name") for resource in current["nodes"]}
+        missing = {spec["xname"] for name, spec in conversion["nodes"].items() if name not in present}
+        if missing:
+            added = _scope(smd_nodes, missing)
+            scope = {key: scope[key] | added[key] for key in scope}
+            result["affected_nodes"] = len(affected | missing)
     plan = boot_service_sync.plan_changes(current, desired, mode=params["mode"], scope=scope)
     result["plan"] = plan["counts"]
     result["changed"] = plan["changed"]
