@@ -27,6 +27,8 @@ every removal in the row (docs/cutover.md, "Parity with boot-service", says why 
   names a MAC of the node itself (boot-service appends the node's boot MAC; BSS v1.32.2 never does).
 - ``neither_boots``: both sides end without booting a kernel (BSS: 404 or its discovery sleep-and-chain;
   boot-service: its ``halt`` error script or a script without a kernel).
+- ``script_time_params`` (only when asked, to check a rollback): ``xname=``, ``nid=`` and ``ds=`` on the BSS side
+  that the boot-service side lacks; BSS adds them to every script it serves.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ MAX_STEPS = 2000
 # boot-service names the BootConfiguration it chose in a comment (HTML-escaped like every value it renders).
 CONFIG_COMMENT = "# Configuration:"
 GO_HTML_ESCAPES = (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("+", "&#43;"), ("\x00", "\ufffd"))
-NORMALISATIONS = ("referral_token", "advertise_address", "initrd_name", "bootif", "neither_boots")
+NORMALISATIONS = ("referral_token", "advertise_address", "initrd_name", "bootif", "neither_boots", "script_time_params")
+SCRIPT_TIME_KEYS = ("xname=", "nid=", "ds=")
 
 
 def _expand(token, settings):
@@ -206,16 +209,32 @@ def comparable_view(boot, tokens):
     return {"kind": boot.get("kind"), "kernel": boot.get("kernel", ""), "initrd": boot.get("initrd", ""), "params": " ".join(tokens)}
 
 
-def compare_boots(node, first, second, node_macs=()):
+def _drop_script_time(bss_tokens, other_tokens, notes):
+    kept = []
+    for token in bss_tokens:
+        key = next((key for key in SCRIPT_TIME_KEYS if token.startswith(key)), None)
+        if key and not any(other.startswith(key) for other in other_tokens):
+            notes.add("script_time_params")
+            continue
+        kept.append(token)
+    return kept
+
+
+def compare_boots(node, first, second, node_macs=(), script_time_side=None):
     """One parity row between two effective boots (None = HTTP 404): same, differences, normalised rules.
 
     ``node_macs`` are the MACs the node has (the MAC asked with, or SMD's MACs of the node), used only
     by the ``bootif`` rule. ``first``/``second`` are returned only when the node's boots differ.
+    ``script_time_side`` (``first`` or ``second``, the BSS side) turns on the ``script_time_params`` rule.
     """
     notes = set()
     tokens_first = stable_tokens(first or {}, notes)
     tokens_second = stable_tokens(second or {}, notes)
     tokens_first, tokens_second = _drop_bootif(tokens_first, tokens_second, node_macs, notes)
+    if script_time_side == "first":
+        tokens_first = _drop_script_time(tokens_first, tokens_second, notes)
+    elif script_time_side == "second":
+        tokens_second = _drop_script_time(tokens_second, tokens_first, notes)
     view_first, view_second = comparable_view(first, tokens_first), comparable_view(second, tokens_second)
     if view_first["kind"] == view_second["kind"] == "no boot":
         notes = {"neither_boots"}

@@ -66,6 +66,14 @@ options:
     type: str
     choices: [bss, boot_service]
     default: bss
+  ignore_script_time_params:
+    description:
+      - With BSS on one side and boot-service on the other, C(xname=), C(nid=) and C(ds=) that the BSS side has and the
+        boot-service side lacks are not differences (rule C(script_time_params)): BSS adds them to every script it serves.
+      - Meant for checking a rollback, where BSS adds them again to what was carried back from boot-service. Leave it off
+        when proving a move to boot-service: there boot-service must serve them too.
+    type: bool
+    default: false
   workers:
     description: Concurrent keep-alive connections per BSS instance; both instances are read at the same time.
     type: int
@@ -103,7 +111,8 @@ parity:
   description:
     - With O(compare_url), one row per node; C(first)/C(second) (normalised scripts) only for differing nodes.
     - With boot-service on either side, C(normalised) lists the by-design rules applied to the row
-      (C(referral_token), C(advertise_address), C(initrd_name), C(bootif), C(neither_boots)).
+      (C(referral_token), C(advertise_address), C(initrd_name), C(bootif), C(neither_boots), and C(script_time_params) with
+      O(ignore_script_time_params)).
   returned: when O(compare_url) is set
   type: list
   elements: dict
@@ -204,9 +213,12 @@ def gather(bss):
     result = dict(changed=False, scripts=scripts)
     if params["compare_url"]:
         rows = []
+        script_time_side = None
+        if params["ignore_script_time_params"] and params["service"] != params["compare_service"]:
+            script_time_side = "first" if params["service"] == "bss" else "second"
         for node, (label, parsed_a, _text_a), (_label, parsed_b, _text_b) in zip(nodes, answers[0], answers[1]):
             if fetchers[0].boot_view:
-                rows.append(boot.compare_boots(label, _boot_or_none(parsed_a), _boot_or_none(parsed_b), node[3]))
+                rows.append(boot.compare_boots(label, _boot_or_none(parsed_a), _boot_or_none(parsed_b), node[3], script_time_side))
             else:
                 rows.append(parse.parity_row(label, _comparable(parsed_a), _comparable(parsed_b)))
         same = sum(1 for row in rows if row["same"])
@@ -240,6 +252,7 @@ def main():
             compare_url=dict(type="str"),
             service=dict(type="str", default="bss", choices=["bss", "boot_service"]),
             compare_service=dict(type="str", default="bss", choices=["bss", "boot_service"]),
+            ignore_script_time_params=dict(type="bool", default=False),
             workers=dict(type="int", default=32),
             return_scripts=dict(type="bool", default=False),
         ),

@@ -143,3 +143,12 @@ def test_a_node_that_halts_on_boot_service_but_boots_on_bss_differs():
     assert row["differences"] == ["kind"]
     assert row["second"]["kind"] == "no boot" and "node not found" in row["second"]["message"]
     assert row["first"]["kernel"] == "http://10.0.0.1/boot/vmlinuz-5.14.0"
+
+
+def test_script_time_params_of_bss_count_only_when_asked():
+    bare = BOOT_SERVICE.replace(" xname=x3000c0s1b0n0 nid=1", "").replace(" ds=nocloud-net;s=http://10.0.0.2:27777/", "")
+    row = bs.compare_boots(MAC, bs.effective_boot(BSS_ETCD), bs.effective_boot(bare), [MAC], script_time_side="first")
+    assert row["same"] and "script_time_params" in row["normalised"]
+    wrong = bare.replace("set params ", "set params nid=7 ")
+    row = bs.compare_boots(MAC, bs.effective_boot(BSS_ETCD), bs.effective_boot(wrong), [MAC], script_time_side="first")
+    assert row["differences"] == ["params"], "a nid= of its own on boot-service is compared"
