@@ -18,7 +18,7 @@ description:
   - The etcd BSS serves a node known to SMD its xname record whichever way it is asked, so a node is carried only when all
     its lookups get the same configuration from boot-service (a configuration selecting one MAC of a node with several is
     not carried).
-  - The values come from the BootConfiguration boot-service chose (named in its script), not from the script: the script's
+  - The values come from the BootConfiguration boot-service chose (named in its script), not from the script, whose
     values are HTML-escaped and carry the C(BOOTIF=) boot-service appends. The chosen configuration's kernel and initrd must
     render to what the script loads, else the node is not carried.
   - Nodes boot-service does not boot, whose lookups get different configurations, or whose configuration cannot be told
@@ -93,9 +93,10 @@ def _renders_to(spec, served):
 
 def chosen_spec(served, configurations):
     """(spec, None) of the configuration boot-service chose for this script, or (None, why not)."""
-    if (served or {}).get("kind") != "boot":
-        return None, "boot-service boots nothing for this node (%s)" % ((served or {}).get("message") or (served or {}).get("ended_by")
-                                                                          or (served or {}).get("kind") or "no answer")
+    served = served or {}
+    if served.get("kind") != "boot":
+        why = served.get("message") or served.get("ended_by") or served.get("kind") or "no answer"
+        return None, "boot-service boots nothing for this node (%s)" % why
     name = served.get("config_name", "")
     named = [item.get("spec") or {} for item in configurations or []
              if go_html_escape((item.get("metadata") or {}).get("name") or "") == name]

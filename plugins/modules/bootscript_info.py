@@ -69,9 +69,9 @@ options:
   ignore_script_time_params:
     description:
       - With BSS on one side and boot-service on the other, C(xname=), C(nid=) and C(ds=) that the BSS side has and the
-        boot-service side lacks are not differences (rule C(script_time_params)): BSS adds them to every script it serves.
+        boot-service side lacks are not differences (rule C(script_time_params)), since BSS adds them to every script it serves.
       - Meant for checking a rollback, where BSS adds them again to what was carried back from boot-service. Leave it off
-        when proving a move to boot-service: there boot-service must serve them too.
+        when proving a move to boot-service, where boot-service must serve them too.
     type: bool
     default: false
   workers:

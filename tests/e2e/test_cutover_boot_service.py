@@ -117,4 +117,3 @@ def test_etcd_bss_moves_to_boot_service_then_rolls_back_keeping_a_later_change(l
     assert kernel_line(lab.gateway_script(mac)) == ("http://10.1.0.1/boot/vmlinuz-rollback", expected)
     record = lab.state()["phases"]["rollback"]
     assert int(record["data"]["parity"]["different"]) == 0 and int(record["data"]["carried_back_nodes"]) == 1, record
-

@@ -6,8 +6,8 @@ NODE = {"xname": "x1000c0s0b0n0", "nid": 1, "macs": ["aa:bb:cc:00:00:01"]}
 TWO_MACS = {"xname": "x1000c0s1b0n0", "nid": 2, "macs": ["aa:bb:cc:00:00:02", "aa:bb:cc:00:00:03"]}
 CHANGED = {"metadata": {"name": "after-rollout"},
            "spec": {"macs": ["aa:bb:cc:00:00:01"], "kernel": "http://10.1.0.1/vmlinuz?a=1&b=2", "params": "quiet x=a&b"}}
-IMPORTED = {"metadata": {"name": "bss-x1000c0s0b0n0"}, "spec": {"hosts": ["x1000c0s0b0n0"], "kernel": "http://10.1.0.1/vmlinuz",
-                                                                 "initrd": "http://10.1.0.1/initrd", "params": "console=ttyS0"}}
+IMPORTED = {"metadata": {"name": "bss-x1000c0s0b0n0"},
+            "spec": {"hosts": ["x1000c0s0b0n0"], "kernel": "http://10.1.0.1/vmlinuz", "initrd": "http://10.1.0.1/initrd", "params": "console=ttyS0"}}
 
 
 def served(config, name=None, params_suffix=" BOOTIF=01-aa-bb-cc-00-00-01"):
