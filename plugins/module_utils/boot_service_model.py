@@ -19,6 +19,7 @@ in an image reference would change the script's commands. Everything here raises
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import re
 
@@ -189,12 +190,22 @@ def parse_configuration(raw, where, require_kernel=True):
     return name, _compact(spec)
 
 
+NodeDeclaration = collections.namedtuple("NodeDeclaration", ["xname", "name", "spec", "managed", "shorthand"])
+
+
 def parse_node(raw, where):
-    """``(xname, name, spec)`` of one declared Node record; ``macs`` become interfaces, the first one the boot MAC."""
+    """One declared Node record as a :class:`NodeDeclaration`.
+
+    ``spec`` holds the declared fields (boot-service's JSON keys, empty ones left out); ``managed`` the keys the
+    declaration sets (a field given empty clears it, a field left out keeps what boot-service holds, so Node
+    records that an import or SMD sync also fills are not fought over); ``shorthand`` the MACs given through
+    ``macs``, whose stored ``ip``/``type`` are kept. ``name`` is None when not declared (a new record is
+    named after its xname, an existing one keeps its name). The first MAC is the boot MAC unless ``boot_mac``.
+    """
     _unknown_keys(where, raw, NODE_FIELDS)
     xname = check_node_xname(raw.get("xname"), where, "xname")
-    name = raw.get("name") or xname
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
         _fail(where, "name", name, "must be a non-empty name without control characters")
     interfaces = []
     for index, item in enumerate(_as_list(where, "interfaces", raw.get("interfaces"))):
@@ -209,11 +220,13 @@ def parse_node(raw, where):
                 _fail(here, "ip", interface["ip"], "is not an IP address")
         interfaces.append(_compact(interface))
     known = set(i.get("mac") for i in interfaces)
+    shorthand = set()
     for mac in _as_list(where, "macs", raw.get("macs")):
         mac = normalise_mac(mac, where, "macs")
         if mac not in known:
             interfaces.append({"mac": mac})
             known.add(mac)
+            shorthand.add(mac)
     boot_mac = normalise_mac(raw["boot_mac"], where, "boot_mac") if raw.get("boot_mac") else ""
     if not boot_mac:
         boot_mac = next((i["mac"] for i in interfaces if i.get("mac")), "")
@@ -221,15 +234,35 @@ def parse_node(raw, where):
             "bootMac": boot_mac, "role": _text(where, "role", raw.get("role")),
             "subRole": _text(where, "sub_role", raw.get("sub_role")), "hostname": _text(where, "hostname", raw.get("hostname")),
             "interfaces": interfaces, "groups": _strings(where, "groups", raw.get("groups"))}
-    return xname, name, _compact(spec)
+    given_interfaces = raw.get("interfaces") is not None or raw.get("macs") is not None
+    managed = set(["xname"])
+    for option, key in NODE_KEYS:
+        if raw.get(option) is not None or (key in ("interfaces", "bootMac") and given_interfaces):
+            managed.add(key)
+    return NodeDeclaration(xname, name, _compact(spec), frozenset(managed), frozenset(shorthand))
+
+
+def node_wanted(declared, current=None):
+    """``(name, spec)`` the Node record must have: the declared fields over what ``current`` ``(name, spec)`` holds."""
+    if current is None:
+        return declared.name or declared.xname, declared.spec
+    name, stored = current
+    spec = dict((key, value) for key, value in stored.items() if key not in declared.managed)
+    spec.update(declared.spec)
+    if declared.shorthand and "interfaces" in declared.spec:
+        kept = dict((i.get("mac"), i) for i in stored.get("interfaces", []) if i.get("mac"))
+        spec["interfaces"] = [dict(kept.get(i.get("mac"), {}), **i) if i.get("mac") in declared.shorthand else i
+                              for i in declared.spec["interfaces"]]
+    return declared.name or name or declared.xname, spec
 
 
 def from_declaration(raw, where, prefix, require_kernel=True, with_node=True):
     """A bootparams-style declaration (kernel, initrd, params, macs, hosts, nids) of one node as boot-service resources.
 
     Returns ``(config, node)``: config is ``(name, spec)`` named ``<prefix><xname>`` (else the first MAC, else
-    ``nid<N>``), with all the declared selectors; node is ``(xname, name, spec)`` or None when the declaration
-    names no single node xname or ``with_node`` is false.
+    ``nid<N>``), with all the declared selectors; node is a :class:`NodeDeclaration` (xname, NID and MACs
+    managed, anything else an import or SMD sync put there kept) or None when the declaration names no single
+    node xname or ``with_node`` is false.
     """
     _unknown_keys(where, raw, DECLARATION_FIELDS)
     hosts = _as_list(where, "hosts", raw.get("hosts"))
@@ -248,7 +281,7 @@ def from_declaration(raw, where, prefix, require_kernel=True, with_node=True):
     name, spec = parse_configuration(config, where, require_kernel)
     node = None
     if with_node and len(hosts) == 1 and isinstance(hosts[0], str) and NODE_XNAME_RE.match(hosts[0]):
-        node = parse_node({"xname": hosts[0], "macs": macs, "nid": nids[0] if len(nids) == 1 else 0}, where)
+        node = parse_node({"xname": hosts[0], "macs": macs or None, "nid": nids[0] if len(nids) == 1 else None}, where)
     return (name, spec), node
 
 

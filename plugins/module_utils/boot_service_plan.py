@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 
 from ansible_collections.hpc_boot.bss.plugins.module_utils.boot_service_model import (
+    node_wanted,
     normalise_current_configuration,
     normalise_current_node,
 )
@@ -115,13 +116,22 @@ class Plan(object):
         return result
 
 
+def _wanted(kind, declared, state):
+    """``(name, spec)`` a resource must have: a configuration as declared, a Node with its undeclared fields kept."""
+    if kind == NODES:
+        return node_wanted(declared, state)
+    return declared
+
+
 def _plan_present(plan, kind, desired, current):
-    for key, (name, spec) in desired.items():
+    for key, declared in desired.items():
         existing = _single(kind, key, current.get(key, []))
         if existing is None:
+            name, spec = _wanted(kind, declared, None)
             plan.actions.append(Action(kind, "create", key, name, "", spec, None))
             continue
         state = _current_state(kind, existing)
+        name, spec = _wanted(kind, declared, state)
         if state != (name, spec):
             plan.actions.append(Action(kind, "replace", key, name, _uid(existing), spec, state))
 
@@ -142,10 +152,11 @@ def make_plan(desired_configs, desired_nodes, current_configs, current_nodes, st
               max_delete_share=0.25, allow_large_delete=False):
     """The writes that make boot-service hold the declared resources.
 
-    ``desired_configs`` maps a configuration name to ``(name, spec)``; ``desired_nodes`` maps an xname to
-    ``(name, spec)``; ``current_*`` are the lists boot-service returned. With ``state=absent`` the declared
-    resources are deleted. ``exclusive`` also deletes every undeclared BootConfiguration, and every
-    undeclared Node when at least one Node is declared, each kind guarded by ``max_delete_share``.
+    ``desired_configs`` maps a configuration name to ``(name, spec)``; ``desired_nodes`` maps an xname
+    to a :class:`NodeDeclaration` (declared fields replace, the others are kept); ``current_*`` are the
+    lists boot-service returned. With ``state=absent`` the declared resources are deleted. ``exclusive``
+    also deletes every undeclared BootConfiguration, and every undeclared Node when at least one Node is
+    declared, each kind guarded by ``max_delete_share``.
     Order: configurations before nodes when writing, nodes before configurations when deleting.
     """
     configs = index_current(CONFIGS, current_configs)

@@ -82,6 +82,8 @@ options:
       - Node records, each found by O(nodes[].xname). boot-service answers a boot script only for a node it can resolve,
         from these records or from SMD when it runs with C(hsm_url).
       - boot-service resolves a MAC only through the boot MAC, so iPXE asking by another MAC of the node gets an error script.
+      - Only the fields given are managed. A field left out keeps what boot-service holds (an import or its SMD sync may fill
+        C(role) or C(groups)); an empty value clears it. MACs given through O(nodes[].macs) keep the C(ip) and C(type) stored for them.
     type: list
     elements: dict
     default: []
@@ -91,7 +93,7 @@ options:
         type: str
         required: true
       name:
-        description: The C(metadata.name); defaults to the xname.
+        description: The C(metadata.name); a new record defaults to the xname, an existing one keeps its name.
         type: str
       nid:
         description: The NID.
@@ -127,7 +129,7 @@ options:
       - Each becomes one BootConfiguration named O(declaration_prefix) followed by its first xname (else its first MAC, else
         C(nid<N>)) with all its selectors, so a rerun finds it by name and a change of class is a PUT of the same resource.
       - With O(declaration_nodes=true), a declaration naming exactly one node xname also declares that node's Node record
-        (xname, NID, the first MAC as boot MAC, every MAC as an interface).
+        (xname, NID, the first MAC as boot MAC, every MAC as an interface; other fields of an existing record are kept).
     type: list
     elements: dict
     default: []
@@ -256,8 +258,8 @@ def gather(params):
         _add(configs, name, (name, spec), where, "configuration")
     for index, raw in enumerate(params["nodes"]):
         where = "nodes[%d]" % index
-        xname, name, spec = model.parse_node(raw, where)
-        _add(nodes, xname, (name, spec), where, "node")
+        node = model.parse_node(raw, where)
+        _add(nodes, node.xname, node, where, "node")
     nameless = []
     for index, raw in enumerate(params["declarations"]):
         where = "declarations[%d]" % index
@@ -265,7 +267,7 @@ def gather(params):
                                                     params["declaration_nodes"])
         _add(configs, name, (name, spec), where, "configuration")
         if node is not None:
-            _add(nodes, node[0], (node[1], node[2]), where, "node")
+            _add(nodes, node.xname, node, where, "node")
         elif params["declaration_nodes"]:
             nameless.append(name)
     configs = collections.OrderedDict((key, value) for key, (_where, value) in configs.items())
@@ -293,7 +295,7 @@ def declaration_warnings(configs, nodes, nameless):
     if patterns:
         warnings.append("boot-service v0.3.2 accepts the host entries %s but compares host entries for equality, so they match "
                         "no node; use groups or exact xnames" % _some(patterns))
-    extra_macs = [xname for xname, (_name, spec) in nodes.items() if len(spec.get("interfaces", [])) > 1]
+    extra_macs = [xname for xname, node in nodes.items() if len(node.spec.get("interfaces", [])) > 1]
     if extra_macs:
         warnings.append("boot-service resolves a node by its boot MAC only; iPXE asking by another MAC of %s gets an error script"
                         % _some(extra_macs))

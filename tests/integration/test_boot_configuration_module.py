@@ -118,9 +118,8 @@ def test_refused_records_fail_before_any_write_naming_field_and_value(boot_servi
     assert "nodes[2].xname: 'x1000c0s0b0' is not a node xname" in result["msg"], result["msg"]
     bad_priority = _args(url)
     bad_priority["boot_configurations"][1]["priority"] = 101
-    del bad_priority["url"]
     with pytest.raises(BootServiceDeclarationError, match=r"boot_configurations\[1\]\.priority: 101 .*\(0\.\.100\)"):
-        Direct(url, **bad_priority).run()
+        Direct(url, boot_configurations=bad_priority["boot_configurations"], nodes=bad_priority["nodes"]).run()
     assert _resources(url, "bootconfigurations") == [] and _resources(url, "nodes") == []
 
 
@@ -144,6 +143,17 @@ def test_declarations_of_the_boot_config_role_become_named_configurations_and_no
     assert f"set kernel {K1}\n" in _script(url, nid=1)
     assert f"set kernel {K2}\n" in _script(url, host="x1000c0s1b0n0")
     assert Direct(url, declarations=declarations).run()["changed"] is False
+
+    # What an import or SMD sync adds to a Node record (role, groups) is kept: a rerun still changes nothing.
+    node = next(n for n in _resources(url, "nodes") if n["spec"]["xname"] == "x1000c0s0b0n0")
+    BootServiceClient(url).replace("nodes", node["metadata"]["uid"], node["metadata"]["name"],
+                                   dict(node["spec"], role="Compute", groups=["bss-role-compute"]))
+    assert Direct(url, declarations=declarations).run()["changed"] is False
+    renumbered = Direct(url, declarations=[dict(declarations[0], nids=[5])] + declarations[1:]).run()
+    assert renumbered["diff"] == {"before": {"bootconfigurations": {"node-x1000c0s0b0n0": {"nids": [1]}}, "nodes": {"x1000c0s0b0n0": {"nid": 1}}},
+                                  "after": {"bootconfigurations": {"node-x1000c0s0b0n0": {"nids": [5]}}, "nodes": {"x1000c0s0b0n0": {"nid": 5}}}}
+    assert [n["spec"].get("role") for n in _resources(url, "nodes") if n["spec"]["xname"] == "x1000c0s0b0n0"] == ["Compute"]
+    Direct(url, declarations=declarations).run()
 
     # Exclusive with only one node declared: the other configuration and node go (allowed past the 25 % guard).
     with pytest.raises(PlanError, match="exclusive would delete 1 of the 2 nodes .* max_delete_share=0.25"):

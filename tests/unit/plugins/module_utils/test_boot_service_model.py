@@ -81,14 +81,31 @@ def test_a_node_boot_service_would_refuse_fails_naming_field_and_value(fields, m
 
 
 def test_node_macs_become_interfaces_and_the_first_one_the_boot_mac():
-    xname, name, spec = model.parse_node({"xname": "x1000c0s0b0n0", "nid": 1, "sub_role": "Worker",
-                                          "interfaces": [{"mac": "DE:CA:FC:0F:FE:E2", "ip": "10.0.0.2", "type": "ethernet"}],
-                                          "macs": ["de:ca:fc:0f:fe:e2", "de:ca:fc:0f:fe:e3"]}, "n0")
-    assert (xname, name) == ("x1000c0s0b0n0", "x1000c0s0b0n0")
-    assert spec == {"xname": "x1000c0s0b0n0", "nid": 1, "bootMac": "de:ca:fc:0f:fe:e2", "subRole": "Worker",
-                    "interfaces": [{"mac": "de:ca:fc:0f:fe:e2", "ip": "10.0.0.2", "type": "ethernet"}, {"mac": "de:ca:fc:0f:fe:e3"}]}
+    node = model.parse_node({"xname": "x1000c0s0b0n0", "nid": 1, "sub_role": "Worker",
+                             "interfaces": [{"mac": "DE:CA:FC:0F:FE:E2", "ip": "10.0.0.2", "type": "ethernet"}],
+                             "macs": ["de:ca:fc:0f:fe:e2", "de:ca:fc:0f:fe:e3"]}, "n0")
+    assert (node.xname, node.name) == ("x1000c0s0b0n0", None)
+    assert node.spec == {"xname": "x1000c0s0b0n0", "nid": 1, "bootMac": "de:ca:fc:0f:fe:e2", "subRole": "Worker",
+                         "interfaces": [{"mac": "de:ca:fc:0f:fe:e2", "ip": "10.0.0.2", "type": "ethernet"}, {"mac": "de:ca:fc:0f:fe:e3"}]}
+    assert node.managed == frozenset(["xname", "nid", "bootMac", "subRole", "interfaces"])
+    assert node.shorthand == frozenset(["de:ca:fc:0f:fe:e3"])
     assert model.parse_node({"xname": "x1000c0s0b0n0", "boot_mac": "de:ca:fc:0f:fe:e9", "macs": ["de:ca:fc:0f:fe:e1"]},
-                            "n0")[2]["bootMac"] == "de:ca:fc:0f:fe:e9"
+                            "n0").spec["bootMac"] == "de:ca:fc:0f:fe:e9"
+
+
+def test_a_node_keeps_what_it_does_not_declare_and_clears_what_it_declares_empty():
+    stored = ("n-x1000c0s0b0n0", {"xname": "x1000c0s0b0n0", "nid": 1, "role": "Compute", "groups": ["bss-role-compute"],
+                                  "bootMac": "de:ca:fc:0f:fe:e1", "interfaces": [{"mac": "de:ca:fc:0f:fe:e1", "ip": "10.0.0.1"}]})
+    declared = model.parse_node({"xname": "x1000c0s0b0n0", "nid": 7, "macs": ["de:ca:fc:0f:fe:e1", "de:ca:fc:0f:fe:e2"]}, "n0")
+    assert model.node_wanted(declared, stored) == (
+        "n-x1000c0s0b0n0", {"xname": "x1000c0s0b0n0", "nid": 7, "role": "Compute", "groups": ["bss-role-compute"],
+                            "bootMac": "de:ca:fc:0f:fe:e1",
+                            "interfaces": [{"mac": "de:ca:fc:0f:fe:e1", "ip": "10.0.0.1"}, {"mac": "de:ca:fc:0f:fe:e2"}]})
+    cleared = model.parse_node({"xname": "x1000c0s0b0n0", "name": "renamed", "role": "", "groups": []}, "n0")
+    name, spec = model.node_wanted(cleared, stored)
+    assert name == "renamed" and "role" not in spec and "groups" not in spec and spec["nid"] == 1
+    assert model.node_wanted(cleared) == ("renamed", {"xname": "x1000c0s0b0n0"})
+    assert model.node_wanted(model.parse_node({"xname": "x1000c0s0b0n0"}, "n0")) == ("x1000c0s0b0n0", {"xname": "x1000c0s0b0n0"})
 
 
 def test_a_declaration_of_the_boot_config_role_becomes_a_named_configuration_and_its_node():
@@ -96,8 +113,11 @@ def test_a_declaration_of_the_boot_config_role_becomes_a_named_configuration_and
                                                  "kernel": K, "initrd": "", "params": "ro"}, "declarations[0]", "node-")
     assert name == "node-x1000c0s0b0n0"
     assert spec == {"hosts": ["x1000c0s0b0n0"], "macs": ["de:ca:fc:0f:fe:e1"], "nids": [1], "kernel": K, "params": "ro"}
-    assert node == ("x1000c0s0b0n0", "x1000c0s0b0n0",
-                    {"xname": "x1000c0s0b0n0", "nid": 1, "bootMac": "de:ca:fc:0f:fe:e1", "interfaces": [{"mac": "de:ca:fc:0f:fe:e1"}]})
+    assert (node.xname, node.name) == ("x1000c0s0b0n0", None)
+    assert node.spec == {"xname": "x1000c0s0b0n0", "nid": 1, "bootMac": "de:ca:fc:0f:fe:e1", "interfaces": [{"mac": "de:ca:fc:0f:fe:e1"}]}
+    assert node.managed == frozenset(["xname", "nid", "bootMac", "interfaces"])
+    only_xname = model.from_declaration({"hosts": ["x1000c0s0b0n0"], "kernel": K}, "d", "node-")[1]
+    assert only_xname.managed == frozenset(["xname"])
     (name, _spec), node = model.from_declaration({"macs": ["de:ca:fc:0f:fe:e1"], "kernel": K}, "d", "bs-")
     assert name == "bs-de:ca:fc:0f:fe:e1" and node is None
     assert model.from_declaration({"nids": [12], "kernel": K}, "d", "node-")[0][0] == "node-nid12"

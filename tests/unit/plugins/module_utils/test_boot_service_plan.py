@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.hpc_boot.bss.plugins.module_utils import boot_service_plan as planner
+from ansible_collections.hpc_boot.bss.plugins.module_utils.boot_service_model import parse_node
 
 K1 = "http://10.0.0.1/boot/vmlinuz-6.1"
 K2 = "http://10.0.0.1/boot/vmlinuz-6.6"
@@ -24,7 +25,7 @@ def desired(**configs):
 
 def test_missing_resources_are_created_configurations_before_nodes():
     plan = planner.make_plan(desired(compute={"kernel": K1, "groups": ["compute"]}),
-                             {XN: (XN, {"xname": XN, "nid": 1})}, [], [])
+                             {XN: parse_node({"xname": XN, "nid": 1}, "n")}, [], [])
     assert plan.changed
     assert plan.requests() == [
         {"method": "POST", "path": "/bootconfigurations",
@@ -39,7 +40,7 @@ def test_what_boot_service_already_holds_makes_no_write_even_with_other_mac_case
     current = [stored_config("bootconfiguration-0001", "compute", kernel=K1, macs=["DE:CA:FC:0F:FE:E1"])]
     nodes = [stored_node("node-0001", XN, bootMac="DE:CA:FC:0F:FE:E1")]
     plan = planner.make_plan(desired(compute={"kernel": K1, "macs": ["de:ca:fc:0f:fe:e1"]}),
-                             {XN: (XN, {"xname": XN, "bootMac": "de:ca:fc:0f:fe:e1"})}, current, nodes)
+                             {XN: parse_node({"xname": XN, "boot_mac": "de:ca:fc:0f:fe:e1"}, "n")}, current, nodes)
     assert not plan.changed and plan.requests() == [] and plan.diff() == {"before": {}, "after": {}}
 
 
@@ -66,13 +67,13 @@ def test_two_stored_resources_with_one_declared_name_are_refused_naming_their_ui
         planner.make_plan(desired(compute={"kernel": K1}), {}, current, [])
     nodes = [stored_node("node-1", XN), stored_node("node-2", XN)]
     with pytest.raises(planner.PlanError, match="2 nodes for xname 'x1000c0s0b0n0'"):
-        planner.make_plan({}, {XN: (XN, {"xname": XN})}, [], nodes, state="absent")
+        planner.make_plan({}, {XN: parse_node({"xname": XN}, "n")}, [], nodes, state="absent")
 
 
 def test_absent_deletes_the_declared_resources_nodes_first_and_ignores_missing_ones():
     current = [stored_config("bootconfiguration-0001", "compute", kernel=K1)]
     nodes = [stored_node("node-1", XN)]
-    plan = planner.make_plan(desired(compute={}, gone={}), {XN: (XN, {"xname": XN})}, current, nodes, state="absent")
+    plan = planner.make_plan(desired(compute={}, gone={}), {XN: parse_node({"xname": XN}, "n")}, current, nodes, state="absent")
     assert [(r["method"], r["path"]) for r in plan.requests()] == [("DELETE", "/nodes/node-1"),
                                                                    ("DELETE", "/bootconfigurations/bootconfiguration-0001")]
     assert plan.diff()["before"]["bootconfigurations"] == {"compute": {"kernel": K1, "name": "compute", "uid": "bootconfiguration-0001"}}
@@ -94,6 +95,16 @@ def test_exclusive_leaves_nodes_alone_when_none_is_declared():
     nodes = [stored_node("node-1", XN)]
     plan = planner.make_plan(desired(c={"kernel": K1}), {}, [], nodes, exclusive=True)
     assert [r["path"] for r in plan.requests()] == ["/bootconfigurations"]
+
+
+def test_a_node_change_is_one_put_that_keeps_the_fields_the_declaration_leaves_out():
+    nodes = [stored_node("node-1", XN, nid=1, role="Compute", groups=["bss-role-compute"])]
+    plan = planner.make_plan({}, {XN: parse_node({"xname": XN, "nid": 2}, "n")}, [], nodes)
+    assert plan.requests() == [{"method": "PUT", "path": "/nodes/node-1",
+                                "body": {"metadata": {"name": XN}, "spec": {"xname": XN, "nid": 2, "role": "Compute",
+                                                                            "groups": ["bss-role-compute"]}}}]
+    assert plan.diff() == {"before": {"nodes": {XN: {"nid": 1}}}, "after": {"nodes": {XN: {"nid": 2}}}}
+    assert not planner.make_plan({}, {XN: parse_node({"xname": XN, "nid": 1}, "n")}, [], nodes).changed
 
 
 def test_a_listing_that_is_not_resources_is_an_error():
