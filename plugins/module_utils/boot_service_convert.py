@@ -118,7 +118,20 @@ def _tier(name, node):
     return "mac"
 
 
-def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_url=None, priority=0):
+def postgres_lookups(node, records):
+    """What a PostgreSQL-mode BSS serves each identity: the row of that identifier, no SMD translation, no fallback
+    (bss-spec 5.1 step 3); ``bss_source.kvs_from_pg_rows`` made one record per identifier."""
+    result = {}
+    for mac in node.get("macs") or []:
+        result["mac:" + mac.lower()] = mac.lower() if mac.lower() in records else None
+    result["name:" + node["xname"]] = node["xname"] if node["xname"] in records else None
+    nid = node.get("nid")
+    if nid is not None and nid > 0:
+        result["nid:%d" % nid] = "nid%d" % nid if ("nid%d" % nid) in records else None
+    return result
+
+
+def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_url=None, priority=0, served_by="etcd"):
     """The whole conversion: ``{"configs", "nodes", "expected", "losses", "counts"}``.
 
     ``configs``/``nodes`` map a deterministic resource name to its spec. ``expected`` maps each identity
@@ -126,7 +139,9 @@ def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_ur
     None when BSS serves it nothing bootable (boot-service then has no Node record for it).
     ``node_params`` bakes BSS's script-time ``xname=``/``nid=`` (and ``ds=`` with ``datasource_url``)
     into per-node configurations; without it configurations are shared per (kernel, initrd, cmdline).
+    ``served_by`` ``postgres``: the records came from a PostgreSQL-mode BSS, which serves each identity its own row.
     """
+    lookup = postgres_lookups if served_by == "postgres" else bss_convert.node_lookups
     base = bss_convert.convert(params, kernels, initrds, [], smd_nodes)
     records, _decode_losses = bss_convert.resolve_records(params, kernels, initrds)
     by_xname, _by_mac, _by_nid = bss_convert.index_smd_nodes(smd_nodes)
@@ -136,7 +151,7 @@ def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_ur
     fallbacks = set()
     for xname in sorted(by_xname):
         node = by_xname[xname]
-        served = _served(bss_convert.node_lookups(node, records), records)
+        served = _served(lookup(node, records), records)
         for ident, value in served.items():
             expected[ident] = None if value is None else (
                 value[1][0], value[1][1], node_cmdline(value[1][2], xname, node.get("nid"), datasource_url) if node_params else value[1][2])
@@ -144,7 +159,8 @@ def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_ur
         if problem:
             divergent.append(problem)
     _add_fallbacks(records, smd_nodes, build, fallbacks)
-    losses = _losses(base["losses"], records, build, divergent, fallbacks, node_params, datasource_url, smd_nodes)
+    base_losses = [loss for loss in base["losses"] if served_by != "postgres" or loss["kind"] != "shadowed_record"]
+    losses = _losses(base_losses, records, build, divergent, fallbacks, node_params, datasource_url, smd_nodes)
     configs = {name: _compact(spec) for name, spec in build.configs.items()}
     counts = {"records": len(params), "smd_nodes": len(by_xname), "node_records": len(build.nodes),
               "configurations": len(configs), "identities": len(expected),

@@ -294,7 +294,8 @@ def run_import(module, client):
     records_kvs, kernels, initrds, _access = bss_convert.split_etcd_keys(kvs)
     del kvs
     conversion = boot_service_convert.convert(records_kvs, kernels, initrds, smd_nodes, node_params=params["node_params"],
-                                              datasource_url=params["datasource_url"], priority=params["priority"])
+                                              datasource_url=params["datasource_url"], priority=params["priority"],
+                                              served_by="postgres" if params["source"] == "postgres" else "etcd")
     refused = boot_service_convert.refusals(conversion, params["priority"])
     if refused:
         more = "" if len(refused) <= 20 else " and %d more" % (len(refused) - 20)

@@ -228,3 +228,32 @@ def test_delta_sync_moves_only_the_changed_node(lab, boot_service):
         else:
             client.put("/params/" + node["xname"], original)
         client.close()
+
+
+def test_postgres_source_serves_what_the_postgres_import_wrote(lab, boot_service, bss_database):
+    """etcd -> PostgreSQL (import_bootparams) -> boot-service (source=postgres): every identity boots the same."""
+    from test_import_golden import db_args
+    import psycopg
+    from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, bss_schema
+    from ansible_collections.hpc_boot.bss.plugins.modules import import_bootparams
+    with psycopg.connect(bss_database, autocommit=True) as conn:
+        bss_schema.apply_migrations(conn)
+    database = db_args(bss_database)
+    into_pg = run_module(import_bootparams, dict(database, etcd_host="127.0.0.1", etcd_port=lab["etcd"].port,
+                                                 smd_url=lab["smd"].url, accept_loss_kinds=list(bss_convert.LOSS_KINDS)))
+    assert into_pg["changed"] is True, into_pg.get("msg")
+    args = args_for(lab, boot_service, source="postgres", **database)
+    result = run_module(import_boot_service, args)
+    assert result["changed"] is True and result["revision"] == 0, result.get("msg")
+    rows = parity(lab, boot_service)
+    explained = {loss["name"] for loss in result["losses"] if loss["kind"] in ("divergent_identities", "html_escaped")}
+    # postgres-mode records are named by identifier (xname, MAC, nid<N>): a loss names the record it is about
+    owner = {}
+    for node in lab["nodes"]:
+        owner.update({mac.lower(): node["xname"] for mac in node["macs"]})
+        owner.update({node["xname"]: node["xname"], "nid%d" % node["nid"]: node["xname"]})
+    explained = {owner.get(name, name) for name in explained}
+    assert [row for row in rows if not row["same"] and row["xname"] not in explained] == []
+    assert 0 < len([row for row in rows if not row["same"]]) <= 6
+    assert len([row for row in rows if row["same"] and "neither_boots" not in row["normalised"]]) > NODE_COUNT * 2
+    assert run_module(import_boot_service, args)["changed"] is False

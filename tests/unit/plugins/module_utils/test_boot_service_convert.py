@@ -181,8 +181,18 @@ def test_postgres_rows_become_the_records_serving_each_identifier():
     assert {key for key in kvs if key.startswith("/params/")} == {"/params/x1000c0s0b0n1", "/params/aa:00:00:00:00:03", "/params/nid2"}
     conversion = bsc.convert(*[{k[len("/params/"):]: v for k, v in kvs.items() if k.startswith("/params/")},
                                {k: v for k, v in kvs.items() if k.startswith("/kernel/")},
-                               {k: v for k, v in kvs.items() if k.startswith("/initrd/")}], [N2], node_params=False)
-    assert conversion["expected"]["nid:2"] == (K1, I1, "quiet")
+                               {k: v for k, v in kvs.items() if k.startswith("/initrd/")}], [N2], node_params=False,
+                             served_by="postgres")
+    assert conversion["expected"]["nid:2"] == conversion["expected"]["mac:aa:00:00:00:00:03"] == (K1, I1, "quiet")
+    assert [loss["kind"] for loss in conversion["losses"] if loss["kind"] in ("shadowed_record", "divergent_identities")] == []
+
+
+def test_postgres_rows_of_one_node_served_differently_stay_apart():
+    records = kv(x1000c0s0b0n1=(K1, "", "by-name"), aa_00_00_00_00_03=(K2, "", "by-mac"))
+    conversion = bsc.convert(*records, [N2], served_by="postgres")
+    assert conversion["expected"]["mac:aa:00:00:00:00:03"][2].startswith("by-mac")
+    assert served_by(conversion, "bss-x1000c0s0b0n1") == "bss-node-x1000c0s0b0n1-aa0000000003"
+    assert [loss["name"] for loss in conversion["losses"] if loss["kind"] == "divergent_identities"] == ["x1000c0s0b0n1"]
 
 
 def test_cloud_init_export_holds_exactly_the_counted_records():
