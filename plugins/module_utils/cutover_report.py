@@ -227,9 +227,13 @@ def _parity_runs(phases, order):
         different = _int(parity.get("different"))
         equal = _int(parity.get("equal"))
         verdict = "not compared" if not compared else ("equal" if different == 0 else "different")
+        note = str(parity.get("note", ""))
+        freeze = _data(phases[name]).get("freeze")
+        if not note and isinstance(freeze, dict) and compared < _int(freeze.get("lookups_total")):
+            note = "a re-check of %d of all %d lookups: those of nodes changed since the backup (%d) and a sample (%d)" % (
+                compared, _int(freeze.get("lookups_total")), _int(freeze.get("lookups_changed")), _int(freeze.get("lookups_sampled")))
         runs.append({"run": name, "label": PARITY_RUNS.get(name, name), "compared": compared, "equal": equal,
-                     "different": different, "nodes": _int(parity.get("nodes")), "verdict": verdict,
-                     "note": str(parity.get("note", "")),
+                     "different": different, "nodes": _int(parity.get("nodes")), "verdict": verdict, "note": note,
                      "differences": [_difference(row) for row in parity.get("differences") or [] if isinstance(row, dict)]})
     return runs
 

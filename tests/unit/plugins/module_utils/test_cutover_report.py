@@ -244,3 +244,12 @@ def test_script_lines_of_a_boot_service_comparison():
         "boot || goto boot_retry"]
     assert report.script_lines({"kind": "no boot", "ended_by": "HTTP 404"}) == ["(no boot, HTTP 404)"]
     assert report.script_lines({"kind": "halt", "ended_by": "exit", "message": "no config"}) == ["(halt, exit: no config)"]
+
+
+def test_a_rollout_parity_that_rechecked_part_of_the_lookups_says_so():
+    state = complete_state()
+    state["phases"]["rollout"]["data"]["parity"] = {"nodes": 3, "compared": 2, "equal": 2, "different": 0}
+    state["phases"]["rollout"]["data"]["freeze"] = {"lookups_total": 9, "lookups_changed": 1, "lookups_sampled": 1}
+    runs = {run["run"]: run for run in report.build(state)["parity"]}
+    assert runs["rollout"]["note"] == "a re-check of 2 of all 9 lookups: those of nodes changed since the backup (1) and a sample (1)"
+    assert runs["parity"]["note"] == ""
