@@ -38,9 +38,12 @@ class BootServiceInputError(ValueError):
     """The input holds something boot-service would refuse; nothing is written. The message names field and value."""
 
 
+_HTML_SPECIAL = re.compile("[&'<>\"+\x00]")
+
+
 def go_html_escape(text):
     """What Go's html/template makes of a value in boot-service's script (checked against the binary)."""
-    return "".join(HTML_ESCAPED.get(char, char) for char in text)
+    return _HTML_SPECIAL.sub(lambda match: HTML_ESCAPED[match.group(0)], text)
 
 
 def valid_url_or_path(value):
@@ -152,9 +155,17 @@ def convert(params, kernels, initrds, smd_nodes, node_params=True, datasource_ur
     for xname in sorted(by_xname):
         node = by_xname[xname]
         served = _served(lookup(node, records), records)
+        cmdlines = {}
         for ident, value in served.items():
-            expected[ident] = None if value is None else (
-                value[1][0], value[1][1], node_cmdline(value[1][2], xname, node.get("nid"), datasource_url) if node_params else value[1][2])
+            if value is None:
+                expected[ident] = None
+                continue
+            cmdline = value[1][2]
+            if node_params:
+                if cmdline not in cmdlines:
+                    cmdlines[cmdline] = node_cmdline(cmdline, xname, node.get("nid"), datasource_url)
+                cmdline = cmdlines[cmdline]
+            expected[ident] = (value[1][0], value[1][1], cmdline)
         problem = _convert_node(node, served, build, node_params, datasource_url, fallbacks)
         if problem:
             divergent.append(problem)
