@@ -8,9 +8,6 @@ import copy
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.hpc_boot.bss.plugins.filter.cutover_report import cutover_report
 from ansible_collections.hpc_boot.bss.plugins.module_utils import cutover_report as report
 
 EXPORT = "/var/backups/bss-etcd-1.bootparameters.json"
@@ -185,20 +182,6 @@ def test_the_new_side_is_named_from_the_state():
     built = report.build(state, new_url="http://ignored")
     assert built["new"]["label"] == "boot-service (postgres)" and built["traffic"]["url"] == "http://bs:8080"
     assert built["title"].endswith("to boot-service (postgres)")
-
-
-@pytest.mark.parametrize("bad, message", [
-    ("not a state", "'phases' mapping"),
-    ({"order": []}, "'phases' mapping"),
-])
-def test_filter_refuses_what_is_not_a_state(bad, message):
-    with pytest.raises(AnsibleFilterError, match=message):
-        cutover_report(bad)
-
-
-def test_filter_refuses_a_loss_report_that_is_not_a_mapping():
-    with pytest.raises(AnsibleFilterError, match="loss_report must be"):
-        cutover_report(complete_state(), loss_report=["x"])
 
 
 def boot_service_state():
