@@ -300,7 +300,8 @@ def _export_path(phases):
 def _losses(phases, loss_report, accept_kinds, accept_names, loss_report_path, sentences):
     data = _data(phases.get("import"))
     counts = {}
-    complete = isinstance(loss_report, dict) and isinstance(loss_report.get("losses"), list)
+    # A loss report without an import in this state is left over from an earlier cutover in the same directory.
+    complete = bool(phases.get("import")) and isinstance(loss_report, dict) and isinstance(loss_report.get("losses"), list)
     entries = loss_report["losses"] if complete else list(data.get("losses") or [])
     for kind, number in (data.get("loss_counts") or {}).items():
         counts[kind] = _int(number)

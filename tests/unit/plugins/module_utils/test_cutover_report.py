@@ -236,3 +236,12 @@ def test_a_rollout_parity_that_rechecked_part_of_the_lookups_says_so():
     runs = {run["run"]: run for run in report.build(state)["parity"]}
     assert runs["rollout"]["note"] == "a re-check of 2 of all 9 lookups: those of nodes changed since the backup (1) and a sample (1)"
     assert runs["parity"]["note"] == ""
+
+
+def test_a_loss_report_left_from_an_earlier_cutover_is_not_shown_before_the_import():
+    state = complete_state()
+    for name in ("import", "new_bss", "parity", "canary", "rollout"):
+        del state["phases"][name]
+    state["order"] = ["preflight", "backup"]
+    losses = report.build(state, LOSS_REPORT, loss_report_path="/s/losses.json")["losses"]
+    assert (losses["imported"], losses["total"], losses["kinds"], losses["report_path"]) == (False, 0, [], "")
