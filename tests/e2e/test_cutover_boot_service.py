@@ -11,7 +11,7 @@ import os
 import pytest
 import requests
 
-from cutover_harness import ROLLBACK, CutoverLab
+from cutover_harness import CUTOVER, ROLLBACK, CutoverLab
 from hpclab import cli, cutover_lab, procs
 
 pytestmark = pytest.mark.vm
@@ -49,6 +49,10 @@ class BootServiceCutoverLab(CutoverLab):
 
 @pytest.fixture
 def lab(bss_impl):
+    from hpclab import upstream  # pylint: disable=import-outside-toplevel
+    manifest, reason = upstream.availability("boot-service")
+    if manifest is None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("boot-service: " + reason)
     lab = BootServiceCutoverLab(bss=bss_impl)
     yield lab
     lab.close()
@@ -78,6 +82,11 @@ def kernel_line(script):
 def test_etcd_bss_moves_to_boot_service_then_rolls_back_keeping_a_later_change(lab):
     xname, mac, nid = single_mac_node(lab)
     before = kernel_line(lab.script(lab.env["HPCLAB_BSS_ETCD_URL"], mac))
+
+    dry_run = lab.playbook(CUTOVER, "--check")
+    assert dry_run.returncode == 0, dry_run.stdout[-5000:]
+    assert "import would convert" in dry_run.stdout and "create_bootconfigurations" in dry_run.stdout
+    assert lab.state() is None and lab.resources() == [], "the dry run writes no state and nothing to boot-service"
 
     result = lab.playbook()
     assert result.returncode == 0, result.stdout[-5000:]
