@@ -82,7 +82,7 @@ def make_handler(state):
 def service():
     state = FakeBootService()
     server = HTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state.url = "http://127.0.0.1:%d" % server.server_address[1]
     yield state
