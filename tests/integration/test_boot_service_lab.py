@@ -17,13 +17,13 @@ def _send(url, method="GET", body=None):
 
 def test_a_declared_node_gets_the_configuration_that_names_it_and_an_unknown_one_a_halt(boot_service):
     url = boot_service.url
-    status, _ = _send(f"{url}/nodes", "POST", {"metadata": {"name": "x1000c0s0b0n0"}, "spec": {
+    status = _send(f"{url}/nodes", "POST", {"metadata": {"name": "x1000c0s0b0n0"}, "spec": {
         "xname": "x1000c0s0b0n0", "nid": 1, "bootMac": "de:ad:be:ef:00:01",
-        "interfaces": [{"mac": "de:ad:be:ef:00:01"}]}})
+        "interfaces": [{"mac": "de:ad:be:ef:00:01"}]}})[0]
     assert status == 201
-    status, _ = _send(f"{url}/bootconfigurations", "POST", {"metadata": {"name": "compute"}, "spec": {
+    status = _send(f"{url}/bootconfigurations", "POST", {"metadata": {"name": "compute"}, "spec": {
         "hosts": ["x1000c0s0b0n0"], "kernel": "http://images/vmlinuz", "initrd": "http://images/initrd",
-        "params": "console=ttyS0"}})
+        "params": "console=ttyS0"}})[0]
     assert status == 201
     for query in ("host=x1000c0s0b0n0", "mac=de:ad:be:ef:00:01", "nid=1"):
         status, script = _send(f"{url}/bootscript?{query}")
