@@ -38,8 +38,10 @@ class CutoverLab:
     def playbook(self, playbook=CUTOVER, *args):
         return cutover_lab.run_playbook(playbook, self.prepared["inventory"], *args, log=self.log)
 
-    def popen_cutover(self):
-        argv = [os.path.join(cutover_lab.VENV_BIN, "ansible-playbook"), "-i", self.prepared["inventory"], CUTOVER]
+    def popen_cutover(self, *args):
+        """Start the cutover playbook (``args`` added to its command line, e.g. ``--tags``) in a session of its
+        own, so that a drill can SIGKILL its whole process group; output goes to the lab's log."""
+        argv = [os.path.join(cutover_lab.VENV_BIN, "ansible-playbook"), "-i", self.prepared["inventory"], CUTOVER, *args]
         out = open(self.log, "a", encoding="utf-8")  # pylint: disable=consider-using-with
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=cutover_lab.ansible_env(),  # pylint: disable=consider-using-with
                                 cwd=REPO, start_new_session=True)

@@ -1,19 +1,18 @@
 """Fault drill: haproxy's reload fails during the rollout switch.
 
-The cutover runs up to parity on the lab, then the rollout with a ``systemctl`` in front of the lab's
-shim that fails the gateway's second reload (the first is the freeze, the second the switch). The
-rollout must stop, put the gateway back on the old BSS unfrozen, leave etcd and the database as they
-were, and a rerun must complete the rollout.
+The cutover runs up to the import on the lab (shared with the SIGKILL drill, reset in between), then
+the rollout with a ``systemctl`` in front of the lab's shim that fails the gateway's second reload
+(the first is the freeze, the second the switch). The rollout must stop, put the gateway back on the
+old BSS unfrozen, leave etcd and the database as they were, and a rerun must complete the rollout.
 """
 
-import json
 import os
 import stat
 
-import psycopg
 import pytest
 
-from cutover_harness import CUTOVER, CutoverLab, non_canary_macs
+from cutover_harness import CUTOVER, non_canary_macs
+from drill_lab import DRILL_GROUP, database_rows, etcd_records
 from hpclab import cutover_lab
 
 BEFORE_ROLLOUT = "preflight,backup,postgres,schema,import"
@@ -29,43 +28,7 @@ exec {real} "$@"
 """
 
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def lab():
-    lab = CutoverLab(nodes=16, power="true")
-    yield lab
-    lab.close()
-
-
-def database_rows(lab):
-    with psycopg.connect(lab.env["HPCLAB_PG_CONNINFO"]) as conn:
-        return sorted(conn.execute("SELECT n.boot_mac, n.xname, c.kernel_uri, c.cmdline FROM nodes n"
-                                   " JOIN boot_group_assignments a ON a.node_id = n.id"
-                                   " JOIN boot_groups g ON g.id = a.boot_group_id"
-                                   " JOIN boot_configs c ON c.id = g.boot_config_id").fetchall())
-
-
-def etcd_records(lab):
-    """etcd's boot records as the cutover must leave them. BSS's own bookkeeping is left out: the
-    /endpoint-access/ stamps and the referral token it adds to a record when serving a boot script
-    (each request, this test's included, writes them) and its /bss/ health key."""
-    import etcd3  # pylint: disable=import-outside-toplevel
-    client = etcd3.client(host="127.0.0.1", port=int(lab.env["HPCLAB_ETCD_PORT"]))
-    try:
-        records = []
-        for value, meta in client.get_all():
-            if meta.key.startswith((b"/endpoint-access/", b"/bss/")):
-                continue
-            if meta.key.startswith(b"/params/"):
-                record = json.loads(value)
-                record.pop("referral-token", None)
-                value = json.dumps(record, sort_keys=True).encode()
-            records.append((meta.key, value))
-        return sorted(records)
-    finally:
-        client.close()
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(DRILL_GROUP)]
 
 
 def failing_reload_path(lab, fail_at):
@@ -80,7 +43,8 @@ def failing_reload_path(lab, fail_at):
     return directory + os.pathsep + cutover_lab.ansible_env()["PATH"]
 
 
-def test_haproxy_reload_failing_during_the_rollout_switch(lab):
+def test_haproxy_reload_failing_during_the_rollout_switch(drill_lab):
+    lab = drill_lab
     prepared = lab.playbook(CUTOVER, "--tags", BEFORE_ROLLOUT)
     assert prepared.returncode == 0, prepared.stdout[-3000:]
     macs = non_canary_macs(lab)
