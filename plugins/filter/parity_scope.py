@@ -15,7 +15,7 @@ description:
     the changed nodes (all of them) and a seeded random sample of the other nodes' lookups, as a guard.
   - The sample holds O(share) of the other lookups, rounded up, and at least O(minimum) of them (or all when there are fewer).
     The same O(seed) and the same nodes always give the same sample.
-  - RV(_value.digest) fingerprints the lookups of all nodes (sha256), so a later run can tell whether SMD's nodes changed.
+  - The C(digest) it returns fingerprints the lookups of all nodes (sha256), so a later run can tell whether SMD's nodes changed.
 options:
   _input:
     description: Nodes as the P(hpc_boot.bss.smd_nodes#filter) filter returns them (C(xname), C(nid), C(macs)).
