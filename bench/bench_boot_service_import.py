@@ -15,6 +15,7 @@ boot-service reads every Node and BootConfiguration file on each boot-script req
 nodes is long; ``--parity-sample N`` asks N identities spread evenly over the cluster (0 = all of them).
 
 Usage: .venv/bin/python bench/bench_boot_service_import.py [--nodes 10000] [--parity-sample 600] [--workers 4]
+       [--shared-configurations]
 Needs `make upstream` (boot-service). Everything runs on 127.0.0.1 on free ports and is stopped by PID.
 """
 
@@ -117,6 +118,8 @@ def main():
     parser.add_argument("--nodes", type=int, default=10000)
     parser.add_argument("--parity-sample", type=int, default=600)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--shared-configurations", action="store_true",
+                        help="node_params=false: configurations shared per (kernel, initrd, cmdline), fallbacks serve nodes")
     options = parser.parse_args()
     binary = boot_service.binary()
     work = tempfile.mkdtemp(prefix="bench-bs-import-")
@@ -135,11 +138,12 @@ def main():
         kvs = {key: value.decode("utf-8") if isinstance(value, bytes) else value for key, value in records.items()}
         params, kernels, initrds, _access = bss_convert.split_etcd_keys(kvs)
         smd_nodes = smd_source.nodes_from_export(nodes)
-        conversion = boot_service_convert.convert(params, kernels, initrds, smd_nodes)
+        node_params = not options.shared_configurations
+        conversion = boot_service_convert.convert(params, kernels, initrds, smd_nodes, node_params=node_params)
         ours = boot_service.start_boot_service(os.path.join(work, "ours"), binary_path=binary)
         services.append(ours)
         args = {"etcd_host": "127.0.0.1", "etcd_port": etcd_server.port, "smd_export": smd_path, "boot_service_url": ours.url,
-                "strict": False, "write_workers": options.workers}
+                "strict": False, "write_workers": options.workers, "node_params": node_params}
         first, result = run_import(args)
         rerun, again = run_import(args)
         naive_service = boot_service.start_boot_service(os.path.join(work, "naive"), binary_path=binary)
@@ -155,6 +159,7 @@ def main():
             "ratio_naive_to_import": round(naive / first, 2),
             "parity_identities": asked, "parity_same": same, "parity_seconds": round(parity_seconds, 1),
             "seconds_per_bootscript": round(parity_seconds / max(asked, 1), 3), "write_workers": options.workers,
+            "node_params": node_params,
             "cpus": os.cpu_count(), "load": os.getloadavg(),
         }
         print(json.dumps(figures, indent=1))
