@@ -141,6 +141,18 @@ def read_source(module):
     return kvs, revision, changed
 
 
+def source_argument_spec():
+    """The options of doc fragment ``hpc_boot.bss.bss_source``: snapshot file, BSS API and SMD."""
+    return dict(
+        snapshot_path=dict(type="path"),
+        bss_url=dict(type="str"),
+        bss_token=dict(type="str", no_log=True),
+        smd_url=dict(type="str"),
+        smd_token=dict(type="str", no_log=True),
+        smd_export=dict(type="path"),
+    )
+
+
 def read_smd(module):
     params = module.params
     if params["smd_export"]:

@@ -26,6 +26,7 @@ description:
 author:
   - hpc_boot.bss contributors (@hpc-boot)
 extends_documentation_fragment:
+  - hpc_boot.bss.bss_source
   - hpc_boot.bss.postgres
   - hpc_boot.bss.etcd
 attributes:
@@ -48,24 +49,6 @@ options:
     type: str
     choices: [etcd, snapshot, bss_api]
     default: etcd
-  snapshot_path:
-    description: etcd snapshot file, for O(source=snapshot).
-    type: path
-  bss_url:
-    description: Base URL of the live BSS (without C(/boot/v1)), for O(source=bss_api).
-    type: str
-  bss_token:
-    description: Bearer token for the BSS API.
-    type: str
-  smd_url:
-    description: Base URL of SMD (with or without C(/hsm/v2)). One of O(smd_url) and O(smd_export) is required.
-    type: str
-  smd_token:
-    description: Bearer token for SMD.
-    type: str
-  smd_export:
-    description: An SMD JSON export (node list, BSS SMD cache file, or HSM v2 collections) instead of a live SMD.
-    type: path
   validate_certs:
     description: Verify TLS certificates of SMD and BSS.
     type: bool
@@ -298,12 +281,6 @@ class StrictStop(Exception):
 def argument_spec():
     spec = dict(
         source=dict(type="str", choices=["etcd", "snapshot", "bss_api"], default="etcd"),
-        snapshot_path=dict(type="path"),
-        bss_url=dict(type="str"),
-        bss_token=dict(type="str", no_log=True),
-        smd_url=dict(type="str"),
-        smd_token=dict(type="str", no_log=True),
-        smd_export=dict(type="path"),
         validate_certs=dict(type="bool", default=True),
         mode=dict(type="str", choices=list(pg_rows.MODES), default="replace"),
         strict=dict(type="bool", default=True),
@@ -312,6 +289,7 @@ def argument_spec():
         since_revision=dict(type="int"),
         loss_report=dict(type="path"),
     )
+    spec.update(bss_source.source_argument_spec())
     spec.update(pg_connection.postgres_argument_spec())
     spec.update(etcd_source.etcd_argument_spec())
     return spec
