@@ -4,7 +4,9 @@ Every secret is distinctive and really needed: etcd has authentication enabled, 
 refuse requests without their bearer token, and the database role has its own password. The play
 runs the PostgreSQL, etcd and BSS modules (check, apply, apply again), then the boot_config playbook
 and the cutover's first phases (so the state file and the report exist); all output, the state file,
-the report and every file left in the work directory are searched for each secret.
+the report and every file left in the work directory are searched for each secret. The boot-service modules
+run too, against the real boot-service, with a token (boot-service v0.3.2 does not check it: the point is
+that the modules never show it), and the import's cloud-init export and loss report are searched as well.
 """
 
 import json
@@ -21,7 +23,7 @@ from hpclab.bss.launch import start_bss
 from hpclab.smd import start_smd
 
 REPO = cutover_lab.REPO
-SECRETS = {name: "S3cr3t-%s-%s" % (name, uuid.uuid4().hex[:10]) for name in ("db", "etcd", "smd", "bss")}
+SECRETS = {name: "S3cr3t-%s-%s" % (name, uuid.uuid4().hex[:10]) for name in ("db", "etcd", "smd", "bss", "boot_service")}
 NODES = [("x3000c0s1b0n0", "a4:bf:01:3e:1f:a0", 1), ("x3000c0s1b0n1", "a4:bf:01:3e:1f:a1", 2)]
 KERNEL = "http://10.1.0.1/boot/vmlinuz-audit"
 
@@ -64,7 +66,7 @@ def secured(golden_dir, postgres_server):
         procs.psql(postgres_server, "DROP ROLE IF EXISTS %s" % role)
 
 
-def module_play(secured, work):
+def module_play(secured, work, boot_service_url):
     db = dict(secured["db"], db_password=SECRETS["db"])
     etcd = {"etcd_host": "127.0.0.1", "etcd_port": secured["etcd"].port, "etcd_user": "root", "etcd_password": SECRETS["etcd"]}
     bss = {"url": secured["bss"].url, "token": SECRETS["bss"]}
@@ -83,6 +85,20 @@ def module_play(secured, work):
         {"name": "bootscript_info", "hpc_boot.bss.bootscript_info": dict(bss, macs=[NODES[0][1]])},
         {"name": "service_info", "hpc_boot.bss.service_info": bss},
         {"name": "idempotent import", "ansible.builtin.assert": {"that": ["not again.changed"]}},
+    ]
+    boot_service = {"url": boot_service_url, "token": SECRETS["boot_service"]}
+    configuration = {"name": "audit", "hosts": [NODES[0][0]], "kernel": KERNEL, "params": "console=ttyS0 audit=1"}
+    into_boot_service = dict(etcd, source="etcd", smd_url=secured["smd"].url, smd_token=SECRETS["smd"], strict=False,
+                             boot_service_url=boot_service_url, boot_service_token=SECRETS["boot_service"],
+                             loss_report=os.path.join(work, "boot-service-losses.json"),
+                             cloud_init_export=os.path.join(work, "cloud-init.json"))
+    tasks += [
+        {"name": "boot_configuration check", "hpc_boot.bss.boot_configuration": dict(
+            boot_service, boot_configurations=[configuration]), "check_mode": True},
+        {"name": "boot_configuration", "hpc_boot.bss.boot_configuration": dict(
+            boot_service, boot_configurations=[configuration])},
+        {"name": "import_boot_service check", "hpc_boot.bss.import_boot_service": into_boot_service, "check_mode": True},
+        {"name": "import_boot_service", "hpc_boot.bss.import_boot_service": dict(into_boot_service, mode="merge")},
     ]
     return [{"name": "modules", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
@@ -126,12 +142,12 @@ def run(work, playbook, inventory, *args):
     return result.stdout + result.stderr
 
 
-def test_no_secret_in_output_state_file_report_or_files(secured, tmp_path):
+def test_no_secret_in_output_state_file_report_or_files(secured, boot_service, tmp_path):
     work = str(tmp_path)
     outputs = {}
     local = write_yaml(os.path.join(work, "local.yml"), {"all": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": cutover_lab.sys.executable}}}})
-    playbook = write_yaml(os.path.join(work, "modules.yml"), module_play(secured, work))
+    playbook = write_yaml(os.path.join(work, "modules.yml"), module_play(secured, work, boot_service.url))
     outputs["modules"] = run(work, playbook, local)
     assert "failed=0" in outputs["modules"], outputs["modules"][-4000:]
 
@@ -168,4 +184,5 @@ def test_no_secret_in_output_state_file_report_or_files(secured, tmp_path):
             files += 1
             for kind, secret in SECRETS.items():
                 assert secret.encode() not in data, "the %s secret is written to %s" % (kind, path)
-    assert files >= 5, "state file, report, snapshot, export and log were searched"
+    assert files >= 7, "state file, report, snapshot, exports, loss reports and log were searched"
+    assert os.path.exists(os.path.join(work, "cloud-init.json")), "the cloud-init export was written and searched"
