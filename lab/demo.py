@@ -261,9 +261,11 @@ def main(argv=None):
         prepared = cutover_lab.prepare(state_dir)
         state = run_cutover(state_dir, prepared)
         heading("Summary")
-        parity = state["phases"]["rollout"]["data"].get("parity", {})
+        parity = state["phases"]["parity"]["data"].get("parity", {})
+        freeze = state["phases"]["rollout"]["data"].get("parity", {})
         losses = state["phases"]["import"]["data"].get("loss_counts", {})
-        indented(f"All boot traffic now goes to the PostgreSQL BSS; parity {parity.get('equal')}/{parity.get('compared')} lookups equal.")
+        indented(f"All boot traffic now goes to the PostgreSQL BSS; parity {parity.get('equal')}/{parity.get('compared')} lookups equal,")
+        indented(f"and {freeze.get('equal')}/{freeze.get('compared')} re-checked equal in the write freeze (what changed, and a sample).")
         indented(f"Canary {state['phases']['canary']['data']['node']} booted with: {state['phases']['canary']['data']['cmdline'][:90]}")
         indented("Not carried over (accepted in the lab, listed in the report): "
                  + (", ".join(f"{count} {kind}" for kind, count in sorted(losses.items())) or "nothing"))
