@@ -451,6 +451,12 @@ def kvs_from_bss_api(entries, history=None):
         hosts = _api_list(entry.get("hosts"), where + " hosts")
         if not all(isinstance(host, str) and host for host in hosts):
             raise ConversionError("%s: hosts %.80r holds a name that is not a non-empty string" % (where, hosts))
+        # A PostgreSQL-mode BSS answers a node declared by MAC with "macs" and no "hosts": keyed by MAC, as an
+        # etcd BSS stores a MAC it cannot resolve (the conversion resolves it through SMD).
+        macs = _api_list(entry.get("macs"), where + " macs")
+        if not all(isinstance(mac, str) and mac for mac in macs):
+            raise ConversionError("%s: macs %.80r holds a value that is not a non-empty string" % (where, macs))
+        hosts = hosts + [mac for mac in macs if mac not in hosts]
         if not hosts and (kernel or initrd):
             for prefix, path in (("/kernel/", kernel), ("/initrd/", initrd)):
                 if path:
