@@ -105,7 +105,7 @@ def test_import_from_the_bss_api_with_a_token(bss, issuer, bss_database, golden_
     from test_import_golden import run_module as run_in_process
     from ansible_collections.hpc_boot.bss.plugins.modules import bootparams, import_bootparams, schema
     declared = run_in_process(bootparams, {"url": bss.url, "token": token, "declarations": DECLARED})
-    assert not declared.get("failed") and declared["changed"], declared
+    assert not declared.get("failed"), declared
     assert run_in_process(schema, db_args(bss_database))["changed"] is True
     base = dict(db_args(bss_database), source="bss_api", bss_url=bss.url,
                 smd_export=os.path.join(golden_dir, "smd-nodes.json"), accept_loss_kinds=list(bss_convert.LOSS_KINDS))
