@@ -158,3 +158,41 @@ def read_smd(module):
     if params["smd_export"]:
         return smd_source.read_export(params["smd_export"])
     return smd_source.SmdClient(params["smd_url"], params["smd_token"], validate_certs=params["validate_certs"]).nodes()
+
+
+class StrictStop(Exception):
+    """Strict mode: losses not accepted; nothing was written. ``result`` is the module result so far."""
+
+    def __init__(self, result, unaccepted):
+        super().__init__("strict mode")
+        self.result = result
+        self.unaccepted = unaccepted
+
+    def message(self):
+        names = ", ".join("%s:%s" % (loss["kind"], loss["name"]) for loss in self.unaccepted[:20])
+        more = "" if len(self.unaccepted) <= 20 else " and %d more" % (len(self.unaccepted) - 20)
+        return ("Strict import stopped before writing anything: %d loss(es) not accepted: %s%s. "
+                "Accept them with accept_loss_kinds or accept_losses." % (len(self.unaccepted), names, more))
+
+
+def count_kinds(losses):
+    """Losses per kind."""
+    counts = {}
+    for loss in losses:
+        counts[loss["kind"]] = counts.get(loss["kind"], 0) + 1
+    return counts
+
+
+def write_loss_report(path, revision, losses, target=None):
+    """The complete loss report as JSON, written to a temporary file and renamed into place."""
+    report = {"revision": revision}
+    if target:
+        report["target"] = target
+    report.update({"loss_counts": count_kinds(losses), "losses": losses})
+    tmp = path + ".part"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1)
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise SourceError("Failed to write the loss report '%s': %s" % (path, exc)) from exc

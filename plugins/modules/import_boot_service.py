@@ -212,8 +212,6 @@ timings:
   type: dict
 '''
 
-import json
-import os
 import time
 import traceback
 
@@ -224,33 +222,6 @@ from ansible_collections.hpc_boot.bss.plugins.module_utils import (
     etcd_source, pg_connection, pg_rows, smd_source)
 
 MAX_LISTED = 200
-
-
-class StrictStop(Exception):
-    """Strict mode: losses not accepted; nothing was written."""
-
-    def __init__(self, result, unaccepted):
-        super().__init__("strict mode")
-        self.result = result
-        self.unaccepted = unaccepted
-
-
-def _count_kinds(losses):
-    counts = {}
-    for loss in losses:
-        counts[loss["kind"]] = counts.get(loss["kind"], 0) + 1
-    return counts
-
-
-def _write_loss_report(path, revision, losses):
-    tmp = path + ".part"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"revision": revision, "target": "boot-service", "loss_counts": _count_kinds(losses),
-                       "losses": losses}, handle, indent=1)
-        os.rename(tmp, path)
-    except OSError as exc:
-        raise bss_source.SourceError("Failed to write the loss report '%s': %s" % (path, exc)) from exc
 
 
 def _scope(smd_nodes, affected):
@@ -286,14 +257,14 @@ def run_import(module, client):
                                                          % (len(refused), "; ".join(refused[:20]), more))
     losses = conversion["losses"]
     result = {"revision": revision, "counts": conversion["counts"], "losses": losses[:MAX_LISTED],
-              "losses_truncated": len(losses) > MAX_LISTED, "loss_counts": _count_kinds(losses), "timings": timings}
+              "losses_truncated": len(losses) > MAX_LISTED, "loss_counts": bss_source.count_kinds(losses), "timings": timings}
     if params["cloud_init_export"]:
         entries = cloud_init_export.collect(records_kvs, smd_nodes)
         cloud_init_export.write(params["cloud_init_export"], entries, revision)
         result["cloud_init_entries"] = len(entries)
         losses = [_exported(loss, params["cloud_init_export"]) for loss in losses]
     if params["loss_report"]:
-        _write_loss_report(params["loss_report"], revision, losses)
+        bss_source.write_loss_report(params["loss_report"], revision, losses, target="boot-service")
     scope = None
     affected = set()
     if changed_keys is not None:
@@ -305,7 +276,7 @@ def run_import(module, client):
     lap("convert")
     unaccepted = bss_convert.unaccepted_losses(losses, params["accept_loss_kinds"], params["accept_losses"])
     result["unaccepted_losses"] = unaccepted[:MAX_LISTED]
-    result["unaccepted_loss_counts"] = _count_kinds(unaccepted)
+    result["unaccepted_loss_counts"] = bss_source.count_kinds(unaccepted)
     current = {kind: client.list(kind) for kind in boot_service_sync.KINDS}
     desired = {"bootconfigurations": conversion["configs"], "nodes": conversion["nodes"]}
     if scope is not None:
@@ -325,7 +296,7 @@ def run_import(module, client):
     if params["strict"] and unaccepted:
         result["changed"] = False
         lap("boot_service")
-        raise StrictStop(result, unaccepted)
+        raise bss_source.StrictStop(result, unaccepted)
     if plan["changed"] and not module.check_mode:
         boot_service_sync.apply_plan(client, plan, workers=params["write_workers"])
     lap("boot_service")
@@ -388,12 +359,8 @@ def main():
             params["boot_service_url"], token=params["boot_service_token"], validate_certs=params["validate_certs"],
             timeout=params["timeout"], ca_path=params["boot_service_ca_path"])
         result = run_import(module, client)
-    except StrictStop as stop:
-        names = ", ".join("%s:%s" % (loss["kind"], loss["name"]) for loss in stop.unaccepted[:20])
-        more = "" if len(stop.unaccepted) <= 20 else " and %d more" % (len(stop.unaccepted) - 20)
-        module.fail_json(msg="Strict import stopped before writing anything: %d loss(es) not accepted: %s%s. "
-                             "Accept them with accept_loss_kinds or accept_losses." % (len(stop.unaccepted), names, more),
-                         **stop.result)
+    except bss_source.StrictStop as stop:
+        module.fail_json(msg=stop.message(), **stop.result)
     except boot_service_client.BootServiceError as exc:
         module.fail_json(msg="Failed to import into boot-service: %s" % exc, exception=traceback.format_exc())
     except (bss_source.SourceError, bss_convert.ConversionError, boot_service_convert.BootServiceInputError,

@@ -176,8 +176,6 @@ affected_xnames:
   sample: [x3000c0s1b0n0, x3000c0s2b0n0]
 '''
 
-import json
-import os
 import time
 import traceback
 
@@ -223,9 +221,9 @@ def run_import(module):
     scope = None
     losses = conversion["losses"]
     result = {"revision": revision, "counts": conversion["counts"], "losses": losses[:MAX_LISTED_LOSSES],
-              "losses_truncated": len(losses) > MAX_LISTED_LOSSES, "loss_counts": _count_kinds(losses), "timings": timings}
+              "losses_truncated": len(losses) > MAX_LISTED_LOSSES, "loss_counts": bss_source.count_kinds(losses), "timings": timings}
     if params["loss_report"]:
-        _write_loss_report(params["loss_report"], revision, losses)
+        bss_source.write_loss_report(params["loss_report"], revision, losses)
     if changed_keys is not None:
         affected = bss_convert.affected_nodes(smd_nodes, changed_keys, pointers)
         scope = pg_rows.scope_of(smd_nodes, affected)
@@ -233,7 +231,7 @@ def run_import(module):
         result["affected_xnames"] = sorted(affected)
     unaccepted = bss_convert.unaccepted_losses(losses, params["accept_loss_kinds"], params["accept_losses"])
     result["unaccepted_losses"] = unaccepted[:MAX_LISTED_LOSSES]
-    result["unaccepted_loss_counts"] = _count_kinds(unaccepted)
+    result["unaccepted_loss_counts"] = bss_source.count_kinds(unaccepted)
     conn = pg_connection.connect(params)
     try:
         strict_stop = params["strict"] and bool(unaccepted)
@@ -248,34 +246,8 @@ def run_import(module):
         result["diff"] = pg_rows.summarize(current, plan)
     if strict_stop:
         result["changed"] = False
-        raise StrictStop(result, unaccepted)
+        raise bss_source.StrictStop(result, unaccepted)
     return result
-
-
-def _count_kinds(losses):
-    counts = {}
-    for loss in losses:
-        counts[loss["kind"]] = counts.get(loss["kind"], 0) + 1
-    return counts
-
-
-def _write_loss_report(path, revision, losses):
-    tmp = path + ".part"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"revision": revision, "loss_counts": _count_kinds(losses), "losses": losses}, handle, indent=1)
-        os.rename(tmp, path)
-    except OSError as exc:
-        raise BootImportError("Failed to write the loss report '%s': %s" % (path, exc)) from exc
-
-
-class StrictStop(Exception):
-    """Strict mode: losses not accepted; nothing was written."""
-
-    def __init__(self, result, unaccepted):
-        super().__init__("strict mode")
-        self.result = result
-        self.unaccepted = unaccepted
 
 
 def argument_spec():
@@ -311,12 +283,8 @@ def main():
         module.fail_json(msg="since_revision needs source=etcd (got source=%s)" % module.params["source"])
     try:
         result = run_import(module)
-    except StrictStop as stop:
-        names = ", ".join("%s:%s" % (loss["kind"], loss["name"]) for loss in stop.unaccepted[:20])
-        more = "" if len(stop.unaccepted) <= 20 else " and %d more" % (len(stop.unaccepted) - 20)
-        module.fail_json(msg="Strict import stopped before writing anything: %d loss(es) not accepted: %s%s. "
-                             "Accept them with accept_loss_kinds or accept_losses." % (len(stop.unaccepted), names, more),
-                         **stop.result)
+    except bss_source.StrictStop as stop:
+        module.fail_json(msg=stop.message(), **stop.result)
     except (BootImportError, bss_convert.ConversionError, etcd_source.EtcdSourceError, smd_source.SmdSourceError,
             pg_connection.DatabaseError, pg_rows.RowStoreError) as exc:
         module.fail_json(msg="Failed to import boot parameters: %s" % exc, exception=traceback.format_exc())
