@@ -82,6 +82,18 @@ options:
     description: Also return the raw script text of each node from the first instance.
     type: bool
     default: false
+  progress_file:
+    description:
+      - While the lookups run, keep in this file (JSON, replaced whole about every O(progress_interval) seconds) how many lookups each
+        instance has answered, out of how many, and the seconds since the start; the last version has C(finished=true) and the
+        parity counts.
+      - For a caller that runs the module with C(async) and shows the counts while it runs (the P(hpc_boot.bss.cutover#role) role's
+        parity phase does). The file holds counts only, never a script, URL or token.
+    type: path
+  progress_interval:
+    description: Seconds between two writes of O(progress_file).
+    type: float
+    default: 2.0
 """
 
 EXAMPLES = r"""
@@ -124,7 +136,10 @@ parity_summary:
   sample: {"nodes": 1000, "same": 1000, "different": 0, "normalised": {"referral_token": 1000, "bootif": 400}}
 """
 
+import json
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hpc_boot.bss.plugins.module_utils import boot_service_script as boot
@@ -194,9 +209,62 @@ class ScriptFetcher(object):
         return label, boot.effective_boot(text) if self.boot_view else parse.parse_script(text), text
 
 
-def fetch_all(fetcher, nodes, workers):
+class Progress(object):
+    """Counts of answered lookups per instance, written to ``path`` (when set) every ``interval`` seconds by a thread."""
+
+    def __init__(self, path, total, sides, interval):
+        self.path = path
+        self.total = total
+        self.done = [0] * sides
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.interval = max(0.2, interval)
+        self.stopped = threading.Event()
+        self.thread = None
+
+    def counted(self, side, call):
+        def wrapped(node):
+            answer = call(node)
+            with self.lock:
+                self.done[side] += 1
+            return answer
+        return wrapped
+
+    def write(self, **extra):
+        if not self.path:
+            return
+        with self.lock:
+            done = list(self.done)
+        record = dict(total=self.total, answered=done, seconds=round(time.monotonic() - self.started, 1), finished=False)
+        record.update(extra)
+        temporary = "%s.%d.tmp" % (self.path, os.getpid())
+        with open(temporary, "w") as handle:
+            json.dump(record, handle, sort_keys=True)
+        os.replace(temporary, self.path)
+
+    def _loop(self):
+        while not self.stopped.wait(self.interval):
+            self.write()
+
+    def __enter__(self):
+        if self.path:
+            self.write()
+            self.thread = threading.Thread(target=self._loop, name="progress")
+            self.thread.daemon = True
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+        return False
+
+
+def fetch_all(fetcher, nodes, workers, progress=None, side=0):
+    call = progress.counted(side, fetcher.fetch) if progress is not None else fetcher.fetch
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(fetcher.fetch, nodes))
+        return list(pool.map(call, nodes))
 
 
 def gather(bss):
@@ -205,8 +273,10 @@ def gather(bss):
     fetchers = [ScriptFetcher(params["url"], params, params["service"])]
     if params["compare_url"]:
         fetchers.append(ScriptFetcher(params["compare_url"], params, params["compare_service"]))
-    with ThreadPoolExecutor(max_workers=len(fetchers)) as instances:
-        answers = list(instances.map(lambda fetcher: fetch_all(fetcher, nodes, params["workers"]), fetchers))
+    progress = Progress(params["progress_file"], len(nodes), len(fetchers), params["progress_interval"])
+    with progress, ThreadPoolExecutor(max_workers=len(fetchers)) as instances:
+        answers = list(instances.map(lambda side: fetch_all(fetchers[side], nodes, params["workers"], progress, side),
+                                     range(len(fetchers))))
     scripts = {}
     for label, parsed, text in answers[0]:
         scripts[label] = dict(parsed, text=text) if params["return_scripts"] else parsed
@@ -227,6 +297,8 @@ def gather(bss):
         if fetchers[0].boot_view:
             result["parity_summary"]["normalised"] = dict(
                 (rule, sum(1 for row in rows if rule in row["normalised"])) for rule in boot.NORMALISATIONS)
+    progress.write(finished=True, **dict((key, result["parity_summary"][key]) for key in ("same", "different")
+                                         if "parity_summary" in result))
     return result
 
 
@@ -255,6 +327,8 @@ def main():
             ignore_script_time_params=dict(type="bool", default=False),
             workers=dict(type="int", default=32),
             return_scripts=dict(type="bool", default=False),
+            progress_file=dict(type="path"),
+            progress_interval=dict(type="float", default=2.0),
         ),
         supports_check_mode=True,
     )
