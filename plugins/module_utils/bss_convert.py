@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 
 from ansible_collections.hpc_boot.bss.plugins.module_utils import ipxe_line
@@ -145,18 +146,23 @@ def _mistyped_field(data):
     return None
 
 
-def resolve_records(params, kernels, initrds):
+def resolve_records(params, kernels, initrds, consume=False):
     """Decode ``/params/<name>`` values and follow their image pointers.
 
     ``params`` maps record name -> raw JSON text; ``kernels``/``initrds`` map the full etcd key
     (``/kernel/<h>``) -> raw JSON text. Returns ``(records, losses)``; each record is a dict with
     params, kernel, initrd (paths), kernel_params, initrd_params, cloud_init (bool) and the image keys.
+    Equal strings of different records are one object, each image is decoded once, and with
+    ``consume`` each raw value is removed from ``params`` once decoded (the caller no longer needs it).
     """
     records = {}
     losses = []
+    shared = {}
+    images = ({}, {})
     for name in sorted(params):
+        raw = params.pop(name) if consume else params[name]
         try:
-            data = json.loads(params[name])
+            data = json.loads(raw)
         except (TypeError, ValueError) as exc:
             losses.append(_loss("undecodable_record", name, "value is not JSON: %s" % exc))
             continue
@@ -167,18 +173,28 @@ def resolve_records(params, kernels, initrds):
         if mistyped:
             losses.append(_loss("undecodable_record", name, "%s is %.80r: BSS cannot decode the record" % mistyped))
             continue
-        kernel_key = str(data.get("kernel") or "")
-        initrd_key = str(data.get("initrd") or "")
-        kernel, kernel_params = decode_image(kernels[kernel_key]) if kernel_key in kernels else ("", "")
-        initrd, initrd_params = decode_image(initrds[initrd_key]) if initrd_key in initrds else ("", "")
+        kernel_key, initrd_key = str(data.get("kernel") or ""), str(data.get("initrd") or "")
+        kernel_key, initrd_key = shared.setdefault(kernel_key, kernel_key), shared.setdefault(initrd_key, initrd_key)
+        kernel, kernel_params = _image(kernels, kernel_key, images[0], shared)
+        initrd, initrd_params = _image(initrds, initrd_key, images[1], shared)
+        text = str(data.get("params") or "")
         records[name] = {
-            "params": str(data.get("params") or ""),
+            "params": shared.setdefault(text, text),
             "kernel": kernel, "initrd": initrd,
             "kernel_params": kernel_params, "initrd_params": initrd_params,
             "kernel_key": kernel_key, "initrd_key": initrd_key,
             "cloud_init": _has_cloud_init(data.get("cloud-init")),
         }
     return records, losses
+
+
+def _image(images, key, decoded, shared):
+    """``decode_image`` of ``images[key]`` (('', '') when absent), decoded once per key."""
+    found = decoded.get(key)
+    if found is None:
+        path, params = decode_image(images[key]) if key in images else ("", "")
+        found = decoded[key] = (shared.setdefault(path, path), shared.setdefault(params, params))
+    return found
 
 
 def script_cmdline(record):
@@ -245,15 +261,19 @@ def _triple(record):
     return (record["kernel"], record["initrd"], script_cmdline(record))
 
 
-def convert(params, kernels, initrds, endpoint_access, smd_nodes):
+def convert(params, kernels, initrds, endpoint_access, smd_nodes, consume=False):
     """The whole conversion. Returns a dict: nodes, configs, endpoint_access, losses, counts.
+
+    With ``consume`` the raw ``params`` values are dropped as they are decoded (see ``resolve_records``).
 
     ``nodes``: list of ``{"boot_mac", "xname", "nid", "config"}`` where config is the triple
     ``(kernel, initrd, cmdline)``; ``configs``: sorted list of triples with group name/description;
     ``endpoint_access``: list of ``(name, endpoint, last_epoch)``.
     """
-    records, losses = resolve_records(params, kernels, initrds)
+    record_count = len(params)
+    records, losses = resolve_records(params, kernels, initrds, consume=consume)
     by_xname, by_mac, by_nid = index_smd_nodes(smd_nodes)
+    triple_of = _triple_cache(records)
     used = set()
     nodes = []
     reported = set()
@@ -265,7 +285,7 @@ def convert(params, kernels, initrds, endpoint_access, smd_nodes):
         for name in sorted(set(served.values())):
             losses.extend(_served_record_losses(name, records[name], xname, reported))
             losses.extend(_unsafe_losses(name, records[name], reported))
-        node_rows, divergent = node_rows_for(node, lookups, records)
+        node_rows, divergent = node_rows_for(node, lookups, records, triple_of)
         if divergent:
             losses.append(_loss("divergent_identities", xname, "etcd served %s; rows are split per configuration, so a"
                                 " later API change by one identity does not move the others" % (
@@ -283,12 +303,27 @@ def convert(params, kernels, initrds, endpoint_access, smd_nodes):
                      "description": group_description(k, i, c)} for k, i, c in configs],
         "endpoint_access": access,
         "losses": losses,
-        "counts": {"records": len(params), "smd_nodes": len(by_xname), "nodes": len(nodes),
+        "counts": {"records": record_count, "smd_nodes": len(by_xname), "nodes": len(nodes),
                    "configs": len(configs), "endpoint_access": len(access), "losses": len(losses)},
     }
 
 
-def node_rows_for(node, lookups, records):
+def _triple_cache(records):
+    """``triple_of(name)``: a record's config triple, one tuple (and cmdline) per distinct triple."""
+    by_name = {}
+    by_value = {}
+
+    def triple_of(name):
+        triple = by_name.get(name)
+        if triple is None:
+            triple = _triple(records[name])
+            triple = by_name[name] = by_value.setdefault(triple, triple)
+        return triple
+
+    return triple_of
+
+
+def node_rows_for(node, lookups, records, triple_of=None):
     """Rows that make postgres-mode BSS serve each identity what etcd-mode BSS served it.
 
     Identities (each MAC, the xname, the NID) are grouped by the (kernel, initrd, cmdline) they were
@@ -300,7 +335,7 @@ def node_rows_for(node, lookups, records):
     unserved = 0
     for ident in sorted(lookups):
         name = lookups[ident]
-        triple = _triple(records[name]) if name is not None else None
+        triple = (triple_of(name) if triple_of else _triple(records[name])) if name is not None else None
         if triple is None or not triple[0]:
             unserved += 1
             continue
@@ -311,7 +346,7 @@ def node_rows_for(node, lookups, records):
         xname = node["xname"] if ("name:" + node["xname"]) in idents else ""
         nid = node.get("nid") or 0
         nid = nid if ("nid:%d" % nid) in idents else 0
-        macs = [ident[len("mac:"):] for ident in idents if ident.startswith("mac:")] or [""]
+        macs = [sys.intern(ident[len("mac:"):]) for ident in idents if ident.startswith("mac:")] or [""]
         for mac in macs:
             rows.append({"boot_mac": mac, "xname": xname, "nid": nid, "config": triple})
     divergent = len(groups) > 1 or (bool(groups) and unserved > 0)
@@ -392,10 +427,16 @@ def unaccepted_losses(losses, accept_kinds, accept_names):
     return [loss for loss in losses if loss["kind"] not in kinds and loss["name"] not in names]
 
 
-def split_etcd_keys(kvs):
-    """Sort a flat ``{key: value}`` etcd dump into params, kernels, initrds and endpoint access."""
+def split_etcd_keys(kvs, consume=False):
+    """Sort a flat ``{key: value}`` etcd dump into params, kernels, initrds and endpoint access.
+
+    With ``consume`` each key is removed from ``kvs`` as it is sorted, so the dump and its split
+    are never both whole in memory. Endpoint-access names and endpoints are interned (a name is
+    usually a node's xname, the endpoints are a handful of words).
+    """
     params, kernels, initrds, access = {}, {}, {}, []
-    for key, value in kvs.items():
+    for key in list(kvs) if consume else kvs:
+        value = kvs.pop(key) if consume else kvs[key]
         if key.startswith("/params/"):
             params[key[len("/params/"):]] = value
         elif key.startswith("/kernel/"):
@@ -409,7 +450,7 @@ def split_etcd_keys(kvs):
                 epoch = int(str(value).strip())
             except ValueError:
                 continue
-            access.append((name, endpoint, epoch))
+            access.append((sys.intern(name), sys.intern(endpoint), epoch))
     return params, kernels, initrds, access
 
 

@@ -124,15 +124,16 @@ def read_source(module):
         with etcd_source.ThrowawayEtcd(params["snapshot_path"]) as throwaway:
             client = etcd_source.connect(throwaway.connection_params())
             try:
-                kvs, revision, _mods = etcd_source.read_bss_keys(client)
+                kvs, revision, _mods = etcd_source.read_bss_keys(client, with_mod_revisions=False)
             finally:
                 client.close()
         return kvs, revision, None
     client = etcd_source.connect(params)
     try:
-        kvs, revision, mods = etcd_source.read_bss_keys(client)
+        delta = params.get("since_revision") is not None
+        kvs, revision, mods = etcd_source.read_bss_keys(client, with_mod_revisions=delta)
         changed = None
-        if params["since_revision"] is not None:
+        if delta:
             if params["since_revision"] > revision:
                 raise SourceError("since_revision %s is newer than etcd's current revision %s" % (params["since_revision"], revision))
             changed = etcd_source.changed_keys_since(client, params["since_revision"], kvs, mods)

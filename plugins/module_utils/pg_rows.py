@@ -10,6 +10,7 @@ Unchanged input therefore plans nothing and writes nothing.
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_schema
@@ -34,20 +35,30 @@ def check_tables(conn):
 
 
 def read_rows(conn):
-    """Current BSS rows as plain Python data (NULLs read as '' / 0, as BSS would need them)."""
+    """Current BSS rows as plain Python data (NULLs read as '' / 0, as BSS would need them).
+
+    An id read twice (a node's, in its row and in its assignment) is one string object, and MACs,
+    xnames, endpoint names and endpoints are interned (shared with the SMD nodes and the conversion):
+    at 100,000 nodes that halves what the rows take.
+    """
     check_tables(conn)
-    return {
-        "configs": {r[0]: (r[1] or "", r[2] or "", r[3] or "") for r in conn.execute(
-            "SELECT id, kernel_uri, initrd_uri, cmdline FROM boot_configs")},
-        "groups": {r[0]: (r[1] or "", r[2] or "", r[3] or "") for r in conn.execute(
-            "SELECT id, boot_config_id, name, description FROM boot_groups")},
-        "nodes": {r[0]: (r[1] or "", r[2] or "", r[3] or 0) for r in conn.execute(
-            "SELECT id, boot_mac, xname, nid FROM nodes")},
-        "assignments": [(r[0] or "", r[1] or "") for r in conn.execute(
-            "SELECT boot_group_id, node_id FROM boot_group_assignments")],
-        "endpoint_access": [(r[0] or "", r[1] or "", r[2] or 0) for r in conn.execute(
-            "SELECT name, endpoint, last_epoch FROM endpoint_access")],
-    }
+    ids = {}
+    configs = {r[0]: (r[1] or "", r[2] or "", r[3] or "") for r in conn.execute(
+        "SELECT id, kernel_uri, initrd_uri, cmdline FROM boot_configs")}
+    groups = {ids.setdefault(r[0], r[0]): (r[1] or "", r[2] or "", r[3] or "") for r in conn.execute(
+        "SELECT id, boot_config_id, name, description FROM boot_groups")}
+    nodes = {ids.setdefault(r[0], r[0]): (_interned(r[1]), _interned(r[2]), r[3] or 0) for r in conn.execute(
+        "SELECT id, boot_mac, xname, nid FROM nodes")}
+    assignments = [(ids.setdefault(r[0], r[0]) if r[0] else "", ids.setdefault(r[1], r[1]) if r[1] else "") for r in conn.execute(
+        "SELECT boot_group_id, node_id FROM boot_group_assignments")]
+    del ids
+    access = [(_interned(r[0]), _interned(r[1]), r[2] or 0) for r in conn.execute(
+        "SELECT name, endpoint, last_epoch FROM endpoint_access")]
+    return {"configs": configs, "groups": groups, "nodes": nodes, "assignments": assignments, "endpoint_access": access}
+
+
+def _interned(text):
+    return sys.intern(text) if text else ""
 
 
 def _node_triples(current):

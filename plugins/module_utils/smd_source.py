@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 try:
     import requests
@@ -40,7 +41,7 @@ def _add_macs(target, values):
     for value in values:
         mac = _mac(value)
         if mac and mac not in target:
-            target.append(mac)
+            target.append(sys.intern(mac))
 
 
 def _text(xname, field, value):
@@ -48,7 +49,8 @@ def _text(xname, field, value):
         return ""
     if not isinstance(value, str):
         raise SmdSourceError("SMD node '%s' has a %s that is not a string: %.80r" % (xname, field, value))
-    return value
+    # role, subrole and state repeat across the site: one string object each instead of one per node
+    return sys.intern(value) if type(value) is str else value  # pylint: disable=unidiomatic-typecheck
 
 
 def _list(value, what):
@@ -69,6 +71,8 @@ def _node(xname, nid, role, subrole, state, macs, endpoint_enabled):
         raise SmdSourceError("SMD node '%s' has a NID that is not a number: %.80r" % (xname, nid)) from exc
     result = []
     _add_macs(result, [macs] if isinstance(macs, str) else _list(macs, "MAC list of node '%s'" % xname))
+    if type(xname) is str:  # pylint: disable=unidiomatic-typecheck
+        xname = sys.intern(xname)   # shared with the endpoint-access names and database rows that carry it
     return {"xname": xname, "nid": nid, "macs": result, "role": _text(xname, "role", role),
             "subrole": _text(xname, "subrole", subrole), "state": _text(xname, "state", state),
             "endpoint_enabled": bool(endpoint_enabled)}
@@ -120,24 +124,71 @@ def nodes_from_export(data):
         return [_node(c.get("ID"), c.get("NID"), c.get("Role"), c.get("SubRole"), c.get("State"),
                       c.get("MAC") or [], c.get("EndpointEnabled", False)) for c in _list(components, "Components") if isinstance(c, dict)]
     if isinstance(data, list):
-        nodes = []
-        for entry in data:
-            if not isinstance(entry, dict):
-                raise SmdSourceError("SMD export entry is not an object: %.80r" % (entry,))
-            macs = entry.get("macs") or ([entry["mac"]] if entry.get("mac") else [])
-            enabled = entry.get("endpoint", True) and entry.get("endpoint_enabled", True)
-            nodes.append(_node(entry.get("xname"), entry.get("nid"), entry.get("role"), entry.get("subrole"),
-                               entry.get("state", "Ready"), macs, enabled))
-        return nodes
+        return [_list_entry(entry) for entry in data]
     raise SmdSourceError("unrecognised SMD export: expected a node list or an object with 'Components'")
+
+
+def _list_entry(entry):
+    """One node of the node-list export shape."""
+    if not isinstance(entry, dict):
+        raise SmdSourceError("SMD export entry is not an object: %.80r" % (entry,))
+    macs = entry.get("macs") or ([entry["mac"]] if entry.get("mac") else [])
+    enabled = entry.get("endpoint", True) and entry.get("endpoint_enabled", True)
+    return _node(entry.get("xname"), entry.get("nid"), entry.get("role"), entry.get("subrole"),
+                 entry.get("state", "Ready"), macs, enabled)
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _stream_list(text):
+    """Nodes of a node-list export (``[{...}, ...]``) decoded one entry at a time, or None for any other shape.
+
+    Only one entry's JSON objects exist at a time (at 100,000 nodes the whole decoded list is about 80 MB
+    next to the nodes built from it). Raises ValueError for text that is not a well-formed JSON list.
+    """
+    decoder = json.JSONDecoder()
+    index = _JSON_SPACE.match(text).end()
+    if text[index:index + 1] != "[":
+        return None
+    nodes = []
+    index = _JSON_SPACE.match(text, index + 1).end()
+    if text[index:index + 1] == "]":
+        index += 1
+    else:
+        while True:
+            entry, index = decoder.raw_decode(text, index)
+            nodes.append(_list_entry(entry))
+            del entry
+            index = _JSON_SPACE.match(text, index).end()
+            separator = text[index:index + 1]
+            index = _JSON_SPACE.match(text, index + 1).end()
+            if separator == "]":
+                break
+            if separator != ",":
+                raise ValueError("not a JSON list")
+    if _JSON_SPACE.match(text, index).end() != len(text):
+        raise ValueError("text after the JSON list")
+    return nodes
 
 
 def read_export(path):
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            text = handle.read()
     except (OSError, ValueError) as exc:
         raise SmdSourceError("Failed to read SMD export '%s': %s" % (path, exc)) from exc
+    try:
+        nodes = _stream_list(text)
+    except (ValueError, SmdSourceError):
+        nodes = None   # decoded whole below: the same error, in the same order, as a plain json.loads
+    if nodes is not None:
+        return nodes
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SmdSourceError("Failed to read SMD export '%s': %s" % (path, exc)) from exc
+    del text
     return nodes_from_export(data)
 
 

@@ -207,15 +207,15 @@ def run_import(module):
     lap("read_smd")
     if not smd_nodes:
         raise BootImportError("SMD knows no nodes: refusing to import (check smd_url/smd_export)")
-    # Hold the key space once: split it, drop the flat copy, and drop the raw records once converted.
-    params_kvs, kernels, initrds, access = bss_convert.split_etcd_keys(kvs)
+    # Hold the key space once: split it while emptying the flat copy, and drop each raw record once decoded.
+    params_kvs, kernels, initrds, access = bss_convert.split_etcd_keys(kvs, consume=True)
     del kvs
     pointers = None
     if changed_keys is not None:
         records, _losses = bss_convert.resolve_records(params_kvs, kernels, initrds)
         pointers = {name: {rec["kernel_key"], rec["initrd_key"]} for name, rec in records.items()}
         del records
-    conversion = bss_convert.convert(params_kvs, kernels, initrds, access, smd_nodes=smd_nodes)
+    conversion = bss_convert.convert(params_kvs, kernels, initrds, access, smd_nodes=smd_nodes, consume=True)
     del params_kvs, kernels, initrds, access
     lap("convert")
     scope = None
