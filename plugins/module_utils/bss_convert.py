@@ -11,6 +11,7 @@ endpoint history, and every loss. The rules are written down in docs/import-rule
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -281,10 +282,10 @@ def convert(params, kernels, initrds, endpoint_access, smd_nodes, consume=False)
         node = by_xname[xname]
         lookups = node_lookups(node, records)
         served = {ident: name for ident, name in lookups.items() if name is not None}
-        used.update(served.values())
-        for name in sorted(set(served.values())):
+        for name in sorted(set(served.values()) - used):   # a record's own losses are found when it first serves
             losses.extend(_served_record_losses(name, records[name], xname, reported))
             losses.extend(_unsafe_losses(name, records[name], reported))
+        used.update(served.values())
         node_rows, divergent = node_rows_for(node, lookups, records, triple_of)
         if divergent:
             losses.append(_loss("divergent_identities", xname, "etcd served %s; rows are split per configuration, so a"
@@ -367,13 +368,18 @@ def _served_record_losses(name, record, xname, reported):
     return []
 
 
+# Records of one site share a few params and image values: each is checked once (the checks are pure).
+_params_problem = functools.lru_cache(maxsize=1024)(ipxe_line.params_problem)
+_image_problem = functools.lru_cache(maxsize=1024)(ipxe_line.image_problem)
+
+
 def unsafe_fields(record):
     """``[(field, value, why)]``: what in a resolved record changes the structure of the boot script BSS serves."""
-    checks = (("params", record["params"], ipxe_line.params_problem),
-              ("kernel", record["kernel"], ipxe_line.image_problem),
-              ("initrd", record["initrd"], ipxe_line.image_problem),
-              ("kernel image params (%s)" % record["kernel_key"], record["kernel_params"], ipxe_line.params_problem),
-              ("initrd image params (%s)" % record["initrd_key"], record["initrd_params"], ipxe_line.params_problem))
+    checks = (("params", record["params"], _params_problem),
+              ("kernel", record["kernel"], _image_problem),
+              ("initrd", record["initrd"], _image_problem),
+              ("kernel image params (%s)" % record["kernel_key"], record["kernel_params"], _params_problem),
+              ("initrd image params (%s)" % record["initrd_key"], record["initrd_params"], _params_problem))
     found = []
     for field, value, problem_of in checks:
         problem = problem_of(value) if value else None
@@ -427,31 +433,46 @@ def unaccepted_losses(losses, accept_kinds, accept_names):
     return [loss for loss in losses if loss["kind"] not in kinds and loss["name"] not in names]
 
 
-def split_etcd_keys(kvs, consume=False):
-    """Sort a flat ``{key: value}`` etcd dump into params, kernels, initrds and endpoint access.
+class KeySpace:
+    """The etcd key space sorted by kind as it is read: ``add(key, value)`` per key, ``split()`` at the end.
 
-    With ``consume`` each key is removed from ``kvs`` as it is sorted, so the dump and its split
-    are never both whole in memory. Endpoint-access names and endpoints are interned (a name is
-    usually a node's xname, the endpoints are a handful of words).
+    Endpoint-access names and endpoints are interned (a name is usually a node's xname, the endpoints
+    are a handful of words); a value that is not an epoch is left out, as BSS would not have written it.
     """
-    params, kernels, initrds, access = {}, {}, {}, []
-    for key in list(kvs) if consume else kvs:
-        value = kvs.pop(key) if consume else kvs[key]
+
+    def __init__(self):
+        self.params, self.kernels, self.initrds, self.access = {}, {}, {}, []
+
+    def add(self, key, value):
         if key.startswith("/params/"):
-            params[key[len("/params/"):]] = value
+            self.params[key[len("/params/"):]] = value
         elif key.startswith("/kernel/"):
-            kernels[key] = value
+            self.kernels[key] = value
         elif key.startswith("/initrd/"):
-            initrds[key] = value
+            self.initrds[key] = value
         elif key.startswith("/endpoint-access/"):
             rest = key[len("/endpoint-access/"):]
             name, _sep, endpoint = rest.rpartition("/")
             try:
                 epoch = int(str(value).strip())
             except ValueError:
-                continue
-            access.append((sys.intern(name), sys.intern(endpoint), epoch))
-    return params, kernels, initrds, access
+                return
+            self.access.append((sys.intern(name), sys.intern(endpoint), epoch))
+
+    def split(self):
+        return self.params, self.kernels, self.initrds, self.access
+
+
+def split_etcd_keys(kvs, consume=False):
+    """Sort a flat ``{key: value}`` etcd dump into params, kernels, initrds and endpoint access.
+
+    With ``consume`` each key is removed from ``kvs`` as it is sorted, so the dump and its split
+    are never both whole in memory.
+    """
+    space = KeySpace()
+    for key in list(kvs) if consume else kvs:
+        space.add(key, kvs.pop(key) if consume else kvs[key])
+    return space.split()
 
 
 def affected_nodes(smd_nodes, changed_keys, image_pointers):

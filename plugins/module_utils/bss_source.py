@@ -112,8 +112,13 @@ def read_postgres(params):
     return kvs_from_pg_rows(current)
 
 
-def read_source(module):
-    """``(kvs, revision, changed_keys or None)`` from the selected source."""
+def read_source(module, sink=None):
+    """``(kvs, revision, changed_keys or None)`` from the selected source.
+
+    With ``sink`` (``sink(key, value)``, e.g. ``bss_convert.KeySpace().add``) an etcd or snapshot source
+    without delta sync hands every key to it as it is read and ``kvs`` is None: the flat key space is
+    never built. Other sources return ``kvs`` as usual.
+    """
     params = module.params
     if params["source"] == "bss_api":
         return read_bss_api(module), 0, None
@@ -124,14 +129,14 @@ def read_source(module):
         with etcd_source.ThrowawayEtcd(params["snapshot_path"]) as throwaway:
             client = etcd_source.connect(throwaway.connection_params())
             try:
-                kvs, revision, _mods = etcd_source.read_bss_keys(client, with_mod_revisions=False)
+                kvs, revision, _mods = etcd_source.read_bss_keys(client, with_mod_revisions=False, sink=sink)
             finally:
                 client.close()
         return kvs, revision, None
     client = etcd_source.connect(params)
     try:
         delta = params.get("since_revision") is not None
-        kvs, revision, mods = etcd_source.read_bss_keys(client, with_mod_revisions=delta)
+        kvs, revision, mods = etcd_source.read_bss_keys(client, with_mod_revisions=delta, sink=None if delta else sink)
         changed = None
         if delta:
             if params["since_revision"] > revision:

@@ -115,15 +115,17 @@ def _range_end(prefix):
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def read_bss_keys(client, revision=None, keys_only=False, page_size=PAGE_SIZE, with_mod_revisions=True):
+def read_bss_keys(client, revision=None, keys_only=False, page_size=PAGE_SIZE, with_mod_revisions=True, sink=None):
     """``(kvs, revision, mod_revisions)`` for every BSS key at one revision (the current one by default).
 
     Keys are read in pages of ``page_size`` at that one revision, so at no time is a whole prefix held
     twice (as etcd's answer and as decoded text): at 100,000 nodes that was over 100 MB.
     ``mod_revisions`` (key -> revision of its last write, only delta sync needs it) is None unless
-    ``with_mod_revisions``: at 100,000 nodes it is about 20 MB.
+    ``with_mod_revisions``: at 100,000 nodes it is about 20 MB. With ``sink``, each key and value is
+    handed to ``sink(key, value)`` as its page is read instead of being collected (``kvs`` is then None).
     """
     kvs = {}
+    store = sink or kvs.__setitem__
     mod_revisions = {} if with_mod_revisions else None
     try:
         for prefix in BSS_PREFIXES:
@@ -139,7 +141,7 @@ def read_bss_keys(client, revision=None, keys_only=False, page_size=PAGE_SIZE, w
                 for item in response.kvs:
                     last = item.key
                     key = last.decode("utf-8", "surrogateescape")
-                    kvs[key] = "" if keys_only else item.value.decode("utf-8", "surrogateescape")
+                    store(key, "" if keys_only else item.value.decode("utf-8", "surrogateescape"))
                     if mod_revisions is not None:
                         mod_revisions[key] = item.mod_revision
                 more = response.more and last is not None
@@ -152,7 +154,7 @@ def read_bss_keys(client, revision=None, keys_only=False, page_size=PAGE_SIZE, w
         if "compacted" in cause:
             raise EtcdSourceError("etcd revision %s has been compacted; take a new snapshot and import again" % revision) from exc
         raise EtcdSourceError("Failed to read BSS keys from etcd: %s" % cause) from exc
-    return kvs, revision, mod_revisions
+    return (None if sink else kvs), revision, mod_revisions
 
 
 def changed_keys_since(client, base_revision, current_kvs, mod_revisions):

@@ -201,15 +201,16 @@ def run_import(module):
         timings[name] = round(now - clock[0], 3)
         clock[0] = now
 
-    kvs, revision, changed_keys = bss_source.read_source(module)
+    space = bss_convert.KeySpace()   # etcd keys are sorted by kind as they are read (no flat copy)
+    kvs, revision, changed_keys = bss_source.read_source(module, sink=space.add)
     lap("read_source")
     smd_nodes = bss_source.read_smd(module)
     lap("read_smd")
     if not smd_nodes:
         raise BootImportError("SMD knows no nodes: refusing to import (check smd_url/smd_export)")
-    # Hold the key space once: split it while emptying the flat copy, and drop each raw record once decoded.
-    params_kvs, kernels, initrds, access = bss_convert.split_etcd_keys(kvs, consume=True)
-    del kvs
+    # Hold the key space once: sorted as read (or split while emptying the flat copy), each raw record dropped once decoded.
+    params_kvs, kernels, initrds, access = space.split() if kvs is None else bss_convert.split_etcd_keys(kvs, consume=True)
+    del kvs, space
     pointers = None
     if changed_keys is not None:
         records, _losses = bss_convert.resolve_records(params_kvs, kernels, initrds)
@@ -229,6 +230,7 @@ def run_import(module):
         scope = pg_rows.scope_of(smd_nodes, affected)
         result["affected_nodes"] = len(affected)
         result["affected_xnames"] = sorted(affected)
+    del smd_nodes   # the rows carry what the database phase needs; freed before it reads the current rows
     unaccepted = bss_convert.unaccepted_losses(losses, params["accept_loss_kinds"], params["accept_losses"])
     result["unaccepted_losses"] = unaccepted[:MAX_LISTED_LOSSES]
     result["unaccepted_loss_counts"] = bss_source.count_kinds(unaccepted)

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 
-from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, etcd_source, smd_source
+from ansible_collections.hpc_boot.bss.plugins.module_utils import bss_convert, etcd_source, pg_rows, smd_source
 
 
 class OnePageEtcd:
@@ -62,3 +63,53 @@ def test_rows_of_one_configuration_share_one_triple():
     rows = bss_convert.convert(params, {kernel: '{"path": "http://k"}'}, {}, [], nodes)["nodes"]
     assert len(rows) == 4 and all(row["config"] == ("http://k", "", "console=ttyS0") for row in rows)
     assert len({id(row["config"]) for row in rows}) == 1
+
+
+def test_new_row_ids_are_distinct_version_4_uuids():
+    made = [pg_rows.new_uuid() for _ in range(2000)]
+    assert len(set(made)) == 2000
+    for text in made[:200]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+TRIPLE = ("http://k/a", "", "quiet")
+OTHER = ("http://k/b", "", "quiet")
+
+
+def _current(assignments):
+    return {"configs": {"ca": TRIPLE, "cb": OTHER},
+            "groups": {"ga": ("ca", bss_convert.group_name(*TRIPLE), bss_convert.group_description(*TRIPLE)),
+                       "gb": ("cb", bss_convert.group_name(*OTHER), bss_convert.group_description(*OTHER))},
+            "nodes": {"n1": ("a4:bf:01:00:00:01", "x1c0s0b0n0", 1)}, "assignments": assignments, "endpoint_access": []}
+
+
+def test_node_row_in_two_groups_or_in_none_is_reassigned_and_one_in_its_group_is_left_alone():
+    conversion = {"nodes": [{"boot_mac": "a4:bf:01:00:00:01", "xname": "x1c0s0b0n0", "nid": 1, "config": TRIPLE}],
+                  "endpoint_access": []}
+    for assignments, reassigned in (([("ga", "n1"), ("gb", "n1")], ["n1"]), ([("ga", "n1"), ("ga", "n1")], ["n1"]),
+                                    ([], ["n1"]), ([("gb", "n1")], ["n1"]), ([("ga", "n1")], [])):
+        plan = pg_rows.plan_rows(_current(assignments), conversion, new_id=iter(["new%d" % i for i in range(9)]).__next__)
+        assert plan["reassign_nodes"] == reassigned, assignments
+        assert plan["changed_nodes"] == ([("a4:bf:01:00:00:01", "x1c0s0b0n0", 1)] if reassigned else [])
+        assert not plan["insert_nodes"]
+
+
+def test_duplicate_node_rows_keep_the_first_by_id_and_drop_the_others():
+    current = _current([("ga", "n1"), ("ga", "n0"), ("ga", "n2")])
+    current["nodes"].update({"n0": current["nodes"]["n1"], "n2": current["nodes"]["n1"]})
+    conversion = {"nodes": [{"boot_mac": "a4:bf:01:00:00:01", "xname": "x1c0s0b0n0", "nid": 1, "config": TRIPLE}],
+                  "endpoint_access": []}
+    plan = pg_rows.plan_rows(current, conversion, new_id=iter(["new"]).__next__)
+    assert plan["delete_nodes"] == ["n1", "n2"] and not plan["reassign_nodes"] and plan["changed"]
+
+
+def test_keys_handed_to_a_sink_as_read_split_like_the_flat_key_space():
+    data = {"/params/x1c0s0b0n0": '{"params": "quiet"}', "/kernel/k": '{"path": "http://k"}', "/initrd/i": '{"path": "http://i"}',
+            "/endpoint-access/x1c0s0b0n0/bootscript": "17", "/endpoint-access/x1c0s0b0n0/user-data": "not an epoch"}
+    space = bss_convert.KeySpace()
+    kvs, revision, mods = etcd_source.read_bss_keys(OnePageEtcd(data), with_mod_revisions=False, sink=space.add)
+    assert (kvs, revision, mods) == (None, 9, None)
+    assert space.split() == bss_convert.split_etcd_keys(data) == (
+        {"x1c0s0b0n0": '{"params": "quiet"}'}, {"/kernel/k": '{"path": "http://k"}'}, {"/initrd/i": '{"path": "http://i"}'},
+        [("x1c0s0b0n0", "bootscript", 17)])
