@@ -115,7 +115,8 @@ def prepare(state_dir, canary_count=1, power="vm", destination="postgres"):
     """Write ``<state_dir>/cutover/inventory.yml`` for the cutover on this lab and deploy its gateway.
 
     Returns a dict with the inventory path, the work dir, the canaries and the gateway unit/port.
-    ``power`` is ``vm`` (boot the canary in QEMU), or a shell command template for fault drills.
+    ``power`` is ``vm`` (boot the canary in QEMU), ``fetch`` (no VM: the canary's boot-script request through the gateway,
+    with curl, for timing the rest of the cutover), or a shell command template for fault drills.
     ``destination`` ``boot_service`` starts the real boot-service (:func:`start_lab_boot_service`) as the new side,
     behind the same gateway as instance ``boot_service``, adopted by the cutover.
     """
@@ -134,6 +135,9 @@ def prepare(state_dir, canary_count=1, power="vm", destination="postgres"):
         power_command = (f"{os.path.join(REPO, 'lab', 'bin', 'hpclab-vm')} boot --mac {{mac}} "
                          f"--gateway-port {gateway_port} --image-port {image_port} --timeout 240 --json "
                          f"--workdir {os.path.join(work_dir, 'canary-vm')}")
+    elif power == "fetch":
+        # No VM: the canary's boot request only, as its iPXE sends it through the gateway (bench_cutover.py).
+        power_command = f"curl -sSf -o /dev/null http://{procs.LOOPBACK}:{gateway_port}/boot/v1/bootscript?mac={{mac}}"
     else:
         power_command = power
     new_side = {"url": lab_env["HPCLAB_BSS_POSTGRES_URL"], "instance": "bss_postgres", "log": services["bss-postgres"].log}

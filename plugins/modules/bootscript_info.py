@@ -78,6 +78,13 @@ options:
     description: Concurrent keep-alive connections per BSS instance; both instances are read at the same time.
     type: int
     default: 32
+  compare_workers:
+    description:
+      - Concurrent keep-alive connections to O(compare_url); default O(workers).
+      - A postgres-mode upstream BSS keeps only two idle database connections, so more concurrent requests make it open
+        and authenticate a new PostgreSQL session for most of them; fewer workers there cost PostgreSQL less CPU per
+        lookup (docs/performance.md).
+    type: int
   return_scripts:
     description: Also return the raw script text of each node from the first instance.
     type: bool
@@ -275,7 +282,8 @@ def gather(bss):
         fetchers.append(ScriptFetcher(params["compare_url"], params, params["compare_service"]))
     progress = Progress(params["progress_file"], len(nodes), len(fetchers), params["progress_interval"])
     with progress, ThreadPoolExecutor(max_workers=len(fetchers)) as instances:
-        answers = list(instances.map(lambda side: fetch_all(fetchers[side], nodes, params["workers"], progress, side),
+        workers = [params["workers"], params["compare_workers"] or params["workers"]]
+        answers = list(instances.map(lambda side: fetch_all(fetchers[side], nodes, workers[side], progress, side),
                                      range(len(fetchers))))
     scripts = {}
     for label, parsed, text in answers[0]:
@@ -326,6 +334,7 @@ def main():
             compare_service=dict(type="str", default="bss", choices=["bss", "boot_service"]),
             ignore_script_time_params=dict(type="bool", default=False),
             workers=dict(type="int", default=32),
+            compare_workers=dict(type="int"),
             return_scripts=dict(type="bool", default=False),
             progress_file=dict(type="path"),
             progress_interval=dict(type="float", default=2.0),
