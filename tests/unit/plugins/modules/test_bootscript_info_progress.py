@@ -27,6 +27,9 @@ class Bss(object):
         self.params = params
         self.hold = hold
         self.count = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.delay = 0.0
         self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,8 +42,13 @@ class Bss(object):
                 with server.lock:
                     server.count += 1
                     count = server.count
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 if server.hold is not None and count > 3:
                     server.hold.wait(10)
+                threading.Event().wait(server.delay)
+                with server.lock:
+                    server.in_flight -= 1
                 data = (SCRIPT % ("token-%d" % count)).replace("quiet", server.params).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
@@ -132,3 +140,11 @@ def test_no_progress_file_unless_asked(pair, tmp_path, capsys, monkeypatch):
     result = run({"url": pair[0].url, "macs": MACS[:2]}, capsys)
     assert len(result["scripts"]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_workers_limits_the_requests_at_once_to_the_second_instance(pair, capsys):
+    for server in pair:
+        server.delay = 0.05
+    result = run({"url": pair[0].url, "compare_url": pair[1].url, "macs": MACS[:16], "workers": 8, "compare_workers": 1}, capsys)
+    assert result["parity_summary"] == {"nodes": 16, "same": 16, "different": 0}
+    assert pair[1].most_in_flight == 1 and pair[0].most_in_flight > 1
