@@ -8,7 +8,8 @@ For each size: a synthetic cluster (lab/hpclab/cluster.py) is written raw into a
    and the total is extrapolated linearly (reported as such).
 
 Usage: .venv/bin/python bench/bench_import.py [--nodes 10000 100000] [--replay-limit 2000]
-Prints one block per size and a JSON line with every figure. Everything runs on 127.0.0.1, free ports.
+Prints one block per size (with the machine's load average before and after it: the cores may be shared)
+and a JSON line with every figure. Everything runs on 127.0.0.1, free ports.
 """
 
 import argparse
@@ -128,8 +129,13 @@ def api_replay(pg, dbname, kvs, smd_url, limit):
     return elapsed * len(names) / max(1, len(sample)), len(sample), len(names)
 
 
+def load_average():
+    return "/".join("%.1f" % value for value in os.getloadavg())
+
+
 def bench(size, replay_limit, workdir):
     from hpclab import smd  # pylint: disable=import-outside-toplevel
+    load_before = load_average()
     nodes = cluster.generate_nodes(size, seed=7)
     smd_path = os.path.join(workdir, f"nodes-{size}.json")
     with open(smd_path, "w", encoding="utf-8") as handle:
@@ -145,7 +151,7 @@ def bench(size, replay_limit, workdir):
         client.close()
         new_database(pg, "bench_import")
         import_s, peak_mb, result = run_import_child(etcd, pg, "bench_import", smd_path)
-        rerun_s, _peak, rerun = run_import_child(etcd, pg, "bench_import", smd_path)
+        rerun_s, rerun_peak_mb, rerun = run_import_child(etcd, pg, "bench_import", smd_path)
         smd_nodes = smd_source.read_export(smd_path)
         copy_s = plain_copy(pg, "bench_copy", kvs, smd_nodes)
         replay_s, replayed, records = api_replay(pg, "bench_replay", kvs, smd_service.url, replay_limit)
@@ -154,13 +160,16 @@ def bench(size, replay_limit, workdir):
             service.stop()
     figures = {"nodes": size, "etcd_keys": len(kvs), "rows": result["counts"]["nodes"], "configs": result["counts"]["configs"],
                "import_s": round(import_s, 2), "import_peak_rss_mb": round(peak_mb, 1), "rerun_unchanged_s": round(rerun_s, 2),
+               "rerun_peak_rss_mb": round(rerun_peak_mb, 1), "load_average_before": load_before, "load_average_after": load_average(),
                "rerun_changed": rerun["changed"], "phases": result["timings"], "rerun_phases": rerun["timings"], "plain_copy_s": round(copy_s, 3),
                "api_replay_s": round(replay_s, 1), "api_replay_records_timed": replayed, "api_replay_records": records,
                "import_vs_copy": round(import_s / copy_s, 1), "api_replay_vs_import": round(replay_s / import_s, 1)}
-    print(f"--- {size} nodes, {len(kvs)} etcd keys -> {figures['rows']} node rows, {figures['configs']} configs")
+    print(f"--- {size} nodes, {len(kvs)} etcd keys -> {figures['rows']} node rows, {figures['configs']} configs "
+          f"(load average 1/5/15 min: {load_before} before, {figures['load_average_after']} after)")
     print(f"import (read etcd + SMD export, convert, plan, COPY, commit): {import_s:.2f} s, peak RSS {peak_mb:.0f} MB")
     print(f"  phases: {result['timings']}")
-    print(f"re-run on unchanged input: {rerun_s:.2f} s, changed={rerun['changed']}, phases: {rerun['timings']}")
+    print(f"re-run on unchanged input: {rerun_s:.2f} s, peak RSS {rerun_peak_mb:.0f} MB, changed={rerun['changed']}, "
+          f"phases: {rerun['timings']}")
     in_module = sum(result["timings"].values())
     figures["import_in_module_s"] = round(in_module, 2)
     figures["import_in_module_vs_copy"] = round(in_module / copy_s, 1)

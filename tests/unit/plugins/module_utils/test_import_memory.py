@@ -66,7 +66,7 @@ def test_rows_of_one_configuration_share_one_triple():
 
 
 def test_new_row_ids_are_distinct_version_4_uuids():
-    made = [pg_rows.new_uuid() for _ in range(2000)]
+    made = [pg_rows.new_uuid() for _count in range(2000)]
     assert len(set(made)) == 2000
     for text in made[:200]:
         parsed = uuid.UUID(text)
