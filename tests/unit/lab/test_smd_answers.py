@@ -35,8 +35,10 @@ def test_warm_builds_the_full_lists_bss_reads(monkeypatch):
     state = SMDState([dict(node) for node in NODES])
     state.warm()
     assert len(state.answers) == len(smd.HOT_PATHS)
+
     def rebuilt(path, query):
         raise AssertionError("rebuilt %s %s" % (path, query))
+
     monkeypatch.setattr(state, "route", rebuilt)
     status, data = state.answer("/hsm/v2/Inventory/EthernetInterfaces", {"type": ["Node"]})
     assert status == 200 and [e["MACAddress"] for e in json.loads(data)] == [node["macs"][0] for node in NODES]
