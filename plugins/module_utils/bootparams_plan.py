@@ -9,9 +9,12 @@ Rules by backend (see the BSS behaviour spec, sections 2.5 and 3.6):
   that should hold the same configuration; records that carry cloud-init data are changed with PATCH
   (which keeps cloud-init) unless the caller allows replacing them. DELETE takes all names at once.
 * postgres: a PUT with selectors upserts, but keeps fields the request leaves empty, so a node whose
-  initrd or params must become empty is deleted first. BSS uses only the first non-empty selector
-  list, so requests are grouped by configuration *and* selector kind. A PUT or PATCH without
-  selectors would rewrite every node: :func:`check_selectors` refuses it.
+  initrd or params must become empty is deleted first. A PUT updates the nodes that exist by all of
+  its ``hosts``, ``macs`` and ``nids`` together, but adds new ones from the first non-empty list only
+  (``hosts``, then ``macs``, then ``nids``; bss-spec 1.3 and 3.6.2). So one PUT per configuration
+  carries every node that BSS already holds plus the new nodes of one selector kind; new nodes of the
+  other kinds get a PUT per kind. DELETE uses only the first non-empty list: one per kind. A PUT or
+  PATCH without selectors would rewrite every node: :func:`check_selectors` refuses it.
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ def _selector_values(kind, labels):
 
 
 def _write_body(kind, labels, config):
-    body = {kind: _selector_values(kind, labels)}
+    return _selectors_body({kind: labels}, config)
+
+
+def _selectors_body(groups, config):
+    """A write of ``config`` to the labels of ``groups`` (kind -> labels), selectors in BootParams order."""
+    body = dict((kind, _selector_values(kind, groups[kind])) for kind in SELECTOR_KINDS if groups.get(kind))
     body["kernel"] = config.kernel
     if config.initrd:
         body["initrd"] = config.initrd
@@ -134,10 +142,35 @@ def plan_present(desired, current, backend, cloud_init=(), keep_cloud_init=True)
         _deletes(plan, clears, backend)
     for method, groups in (("PUT", puts), ("PATCH", patches)):
         for config in sorted(groups):
+            if method == "PUT" and backend == "postgres":
+                held = set(label for label in current if current[label]) - set(clears)
+                plan.requests.extend(BackendRequest("PUT", _selectors_body(body, config)) for body in _postgres_puts(groups[config], held))
+                continue
             for kind, labels in _by_kind(groups[config], backend):
                 plan.requests.append(BackendRequest(method, _write_body(kind, labels, config)))
     check_selectors(plan.requests, backend)
     return plan
+
+
+def _postgres_puts(labels, held):
+    """The selectors of the fewest postgres PUTs writing one configuration to ``labels``: kind -> labels, per PUT.
+
+    BSS updates the nodes it holds (``held``) by every selector kind of a PUT, and adds the new ones of its
+    first non-empty kind only; the new nodes of the other kinds need a PUT of their own each.
+    """
+    first = collections.OrderedDict()
+    others = []
+    new_kinds = [kind for kind, _labels in _by_kind([label for label in labels if label not in held], "postgres")]
+    for kind, group in _by_kind(labels, "postgres"):
+        kept = [label for label in group if label in held]
+        added = [label for label in group if label not in held]
+        if kept:
+            first.setdefault(kind, []).extend(kept)
+        if added and kind == new_kinds[0]:
+            first.setdefault(kind, []).extend(added)
+        elif added:
+            others.append({kind: added})
+    return ([first] if first else []) + others
 
 
 def plan_absent(labels, current, backend):
