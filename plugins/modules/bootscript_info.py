@@ -89,6 +89,12 @@ options:
     description: Also return the raw script text of each node from the first instance.
     type: bool
     default: false
+  differences_only:
+    description:
+      - Return no RV(scripts) and, in RV(parity), only the rows that differ; RV(parity_summary) still counts every lookup.
+      - For a parity check of a whole cluster, where the parsed script of every lookup would only make the result large.
+    type: bool
+    default: false
   progress_file:
     description:
       - While the lookups run, keep in this file (JSON, replaced whole about every O(progress_interval) seconds) how many lookups each
@@ -122,13 +128,14 @@ scripts:
   description: Parsed boot script of each node from O(url), keyed by node (lower-case MAC, xname or C(nid<N>)).
     C(kind) is C(boot), C(wait) (sleep and chain, as for unknown nodes), C(other), or C(missing) when BSS answered 404; C(error) on failure.
     With boot-service on either side, C(kind) may also be C(halt) (the script ends without booting) and C(message) keeps its error text.
-  returned: always
+  returned: unless O(differences_only)
   type: dict
   sample: {"aa:bb:cc:00:11:22": {"kind": "boot", "kernel": "http://10.1.0.1/vmlinuz", "initrd": "", "params": "quiet xname=x1 nid=1",
            "retry_delay": "30", "chain": "https://api-gw-service-nmn.local/apis/bss/boot/v1/bootscript?mac=aa:bb:cc:00:11:22&retry=1"}}
 parity:
   description:
     - With O(compare_url), one row per node; C(first)/C(second) (normalised scripts) only for differing nodes.
+    - With O(differences_only), only the rows of differing nodes.
     - With boot-service on either side, C(normalised) lists the by-design rules applied to the row
       (C(referral_token), C(advertise_address), C(initrd_name), C(bootif), C(neither_boots), and C(script_time_params) with
       O(ignore_script_time_params)).
@@ -288,7 +295,7 @@ def gather(bss):
     scripts = {}
     for label, parsed, text in answers[0]:
         scripts[label] = dict(parsed, text=text) if params["return_scripts"] else parsed
-    result = dict(changed=False, scripts=scripts)
+    result = dict(changed=False) if params["differences_only"] else dict(changed=False, scripts=scripts)
     if params["compare_url"]:
         rows = []
         script_time_side = None
@@ -300,7 +307,7 @@ def gather(bss):
             else:
                 rows.append(parse.parity_row(label, _comparable(parsed_a), _comparable(parsed_b)))
         same = sum(1 for row in rows if row["same"])
-        result["parity"] = rows
+        result["parity"] = [row for row in rows if not row["same"]] if params["differences_only"] else rows
         result["parity_summary"] = {"nodes": len(rows), "same": same, "different": len(rows) - same}
         if fetchers[0].boot_view:
             result["parity_summary"]["normalised"] = dict(
@@ -336,6 +343,7 @@ def main():
             workers=dict(type="int", default=32),
             compare_workers=dict(type="int"),
             return_scripts=dict(type="bool", default=False),
+            differences_only=dict(type="bool", default=False),
             progress_file=dict(type="path"),
             progress_interval=dict(type="float", default=2.0),
         ),

@@ -148,3 +148,19 @@ def test_compare_workers_limits_the_requests_at_once_to_the_second_instance(pair
     result = run({"url": pair[0].url, "compare_url": pair[1].url, "macs": MACS[:16], "workers": 8, "compare_workers": 1}, capsys)
     assert result["parity_summary"] == {"nodes": 16, "same": 16, "different": 0}
     assert pair[1].most_in_flight == 1 and pair[0].most_in_flight > 1
+
+
+def test_differences_only_returns_the_differing_rows_and_no_scripts(pair, capsys):
+    pair[1].params = "splash"
+    both = {"url": pair[0].url, "compare_url": pair[1].url, "macs": MACS[:3]}
+    full = run(both, capsys)
+    pair[1].params = "quiet"
+    same = run(dict(both, differences_only=True), capsys)
+    assert len(full["parity"]) == 3 and len(full["scripts"]) == 3
+    assert same["parity"] == [] and "scripts" not in same
+    assert same["parity_summary"] == {"nodes": 3, "same": 3, "different": 0}
+    pair[1].params = "splash"
+    different = run(dict(both, macs=MACS[:3] + [MACS[0].upper()]), capsys)
+    only = run(dict(both, macs=MACS[:3] + [MACS[0].upper()], differences_only=True), capsys)
+    assert only["parity"] == [row for row in different["parity"] if not row["same"]] and len(only["parity"]) == 4
+    assert only["parity_summary"] == {"nodes": 4, "same": 0, "different": 4}
