@@ -55,6 +55,14 @@ options:
     type: list
     elements: dict
     default: []
+  fail_on_missing:
+    description: Fail, naming them, when declared hosts have none of the O(selectors), instead of listing them in C(missing).
+    type: bool
+    default: false
+notes:
+  - Each host's variables are read as C(hostvars[host]) gives them, variable by variable in Ansible's order of precedence, with
+    the group variables merged once per distinct set of groups; a host with facts or a value holding a template is read
+    through C(hostvars) itself.
 """
 
 EXAMPLES = r"""
@@ -80,6 +88,8 @@ import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.hpc_boot.bss.plugins.plugin_utils.node_vars import NodeVarsReader
 
 XNAME_NAME_RE = re.compile(r"^x[0-9]+c[0-9]s[0-9]+b[0-9]+n[0-9]+$")
 SELECTORS = ("macs", "hosts", "nids")
@@ -138,7 +148,7 @@ def node_declaration(name, node, class_var, selectors, identity):
 
 
 def boot_declarations(hostvars, hosts, class_var="bss_boot_config", selectors=("macs", "hosts"), identity_source="hostvars",
-                      smd_components=None, smd_interfaces=None):
+                      smd_components=None, smd_interfaces=None, fail_on_missing=False):
     unknown = [selector for selector in selectors or [] if selector not in SELECTORS]
     if unknown:
         raise AnsibleFilterError(f"boot_declarations: selectors must be among {', '.join(SELECTORS)}, got {unknown[0]!r}")
@@ -147,16 +157,19 @@ def boot_declarations(hostvars, hosts, class_var="bss_boot_config", selectors=("
                                  f"got {identity_source!r}")
     identity = smd_identities(smd_components, smd_interfaces) if identity_source == "smd" else None
     wanted = frozenset(selectors or [])
+    reader = NodeVarsReader(hostvars, (class_var, "bss_xname", "bss_macs", "bss_nid"))
     declarations = []
     missing = []
     for name in hosts or []:
-        node = hostvars[name]
+        node = reader.read(name)
         if class_var not in node:
             continue
         declaration, has_selector = node_declaration(name, node, class_var, wanted, identity)
         if not has_selector:
             missing.append(name)
         declarations.append(declaration)
+    if missing and fail_on_missing:
+        raise AnsibleFilterError("No %s known for %s (identity source %s)" % (" or ".join(selectors), ", ".join(missing), identity_source))
     return {"declarations": declarations, "missing": missing}
 
 

@@ -208,3 +208,20 @@ def test_etcd_image_params_are_reported(bss, capsys):
     images = [{"kernel": K, "initrd": "", "params": "quiet splash"}, {"kernel": "http://other/k", "initrd": "", "params": "x"}]
     assert bootparams.image_param_warnings(declarations, images) == [
         "image record %s carries image-level params 'quiet splash': BSS appends them to the command line of every node booting it" % K]
+
+
+def _many_declarations(count):
+    return [{"kernel": K, "params": "quiet", "macs": ["aa:bb:cc:00:%02x:%02x" % divmod(n, 256)]} for n in range(count)]
+
+
+def test_many_declarations_are_counted_not_echoed(bss, capsys):
+    result = run(bootparams, {"url": bss.url, "token": "s3cret", "declarations": _many_declarations(101), "_ansible_check_mode": True}, capsys)
+    assert result["invocation"]["module_args"]["declarations"] == "101 declarations (not echoed)"
+    assert result["invocation"]["module_args"]["url"] == bss.url and len(result["requests"]) == 1
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_few_declarations_are_echoed_as_ansible_does(bss, capsys):
+    result = run(bootparams, {"url": bss.url, "token": "s3cret", "declarations": _many_declarations(2), "_ansible_check_mode": True}, capsys)
+    assert [d["macs"] for d in result["invocation"]["module_args"]["declarations"]] == [["aa:bb:cc:00:00:00"], ["aa:bb:cc:00:00:01"]]
+    assert "s3cret" not in json.dumps(result)
