@@ -124,3 +124,10 @@ def test_ten_thousand_nodes_in_one_pass():
     assert len(result["declarations"]) == 10000 and result["missing"] == []
     assert result["declarations"][-1] == {"macs": ["02:00:00:00:27:0f"], "hosts": ["x1c0s2499b0n3"], **COMPUTE}
     assert all(count == 1 for count in hvars.reads.values())
+
+
+def test_fail_on_missing_names_the_hosts_without_a_selector():
+    hvars = hostvars(n1={"bss_boot_config": COMPUTE}, x1c0s0b0n0={"bss_boot_config": COMPUTE})
+    assert boot_declarations(hvars, ["n1", "x1c0s0b0n0"])["missing"] == ["n1"]
+    with pytest.raises(AnsibleFilterError, match=r"^No macs or hosts known for n1 \(identity source hostvars\)$"):
+        boot_declarations(hvars, ["n1", "x1c0s0b0n0"], fail_on_missing=True)
