@@ -118,13 +118,18 @@ pytest: deps $(IMAGES)
 # Every scenario (molecule test -s <name>), MOLECULE_WORKERS at a time: each starts its own processes on free
 # loopback ports with a temporary directory of its own; logs and last durations in .build/molecule.
 # bss_upstream (the bss scenario with the real upstream boot-script-service) and boot_service (the real
-# boot-service binary) are left out, saying so, when make upstream could not install them.
+# boot-service binary) are left out, saying so, when make upstream could not install them. bss runs the same
+# playbooks with the BSS double: with the real BSS installed it is left out (the real one is tested instead),
+# unless MOLECULE_DOUBLES=1.
 MOLECULE_WORKERS ?= 2
 molecule: deps
 	@exclude=(); \
 	if ! (cd lab && $(PY) -m hpclab.upstream status --only bss >/dev/null); then \
 	  echo "molecule: upstream BSS $(BSS_VERSION) not installed: scenario bss_upstream left out (bss runs with the double only)"; \
 	  exclude=(--exclude bss_upstream); \
+	elif [ "$${MOLECULE_DOUBLES:-0}" != 1 ]; then \
+	  echo "molecule: scenario bss (the BSS double) left out: bss_upstream runs its playbooks on the real BSS $(BSS_VERSION) (MOLECULE_DOUBLES=1 runs both)"; \
+	  exclude=(--exclude bss); \
 	fi; \
 	if ! (cd lab && $(PY) -m hpclab.upstream status --only boot-service >/dev/null); then \
 	  echo "molecule: boot-service not installed by make upstream: scenario boot_service left out (it has no double)"; \
