@@ -14,6 +14,8 @@ from ansible import context
 from ansible.module_utils.common.collections import ImmutableDict
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 from ansible.vars.hostvars import HostVars
 
 from ansible_collections.hpc_boot.bss.plugins.plugin_utils.node_vars import NodeVarsReader, may_be_template
@@ -67,6 +69,7 @@ def hostvars(tmp_path):
         os.makedirs(os.path.dirname(str(tmp_path / path)), exist_ok=True)
         (tmp_path / path).write_text(text)
     saved = context.CLIARGS
+    finder_before = AnsibleCollectionConfig.collection_finder
     context.CLIARGS = ImmutableDict(extra_vars=("v_extra=extra_cli",))
     try:
         from ansible.inventory.manager import InventoryManager
@@ -83,6 +86,10 @@ def hostvars(tmp_path):
         yield HostVars(inventory, manager, loader)
     finally:
         context.CLIARGS = saved
+        # Ansible's collection finder installed here would double the package paths of the collection (imported
+        # through sys.path by conftest) for every later import in this worker: take it out again.
+        if finder_before is None and AnsibleCollectionConfig.collection_finder is not None:
+            _AnsibleCollectionFinder._remove()  # pylint: disable=protected-access
 
 
 def ansible_values(hostvars, name):
